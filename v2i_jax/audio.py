@@ -1,0 +1,108 @@
+"""One place that loads, checks, resamples and mixes down audio.
+
+Every entry point (data builders, training, evaluation, the recogniser, the pipeline, the CLI)
+goes through :func:`load_audio` or :func:`prepare_waveform`, so bad audio gets the same clear
+message everywhere: the message names the file (or ``<array>``), the problem and the fix.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import soundfile
+import soxr
+
+SAMPLE_RATE = 16_000
+# Peak below -60 dBFS counts as silence (a 16-bit file of dither only).
+SILENCE_PEAK = 1e-3
+DEFAULT_MAX_SECONDS = 30.0
+
+
+class AudioError(ValueError):
+  """Audio that cannot be used; the message says which file, what is wrong and what to do."""
+
+
+def prepare_waveform(
+    waveform: np.ndarray,
+    sample_rate: int,
+    *,
+    name: str = "<array>",
+    max_seconds: float = DEFAULT_MAX_SECONDS,
+    allow_silent: bool = False,
+) -> np.ndarray:
+  """Checks a waveform and returns it as float32 mono at 16 kHz.
+
+  Accepts shape ``(n,)`` or ``(n, channels)`` (soundfile's layout); integer PCM is scaled to
+  [-1, 1]; other sample rates are resampled; several channels are averaged.
+  """
+  x = np.asarray(waveform)
+  if not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0:
+    raise AudioError(f"{name}: sample rate {sample_rate!r} is not a positive integer; pass the "
+                     "rate the samples were recorded at, e.g. 16000.")
+  if x.ndim == 2 and x.shape[0] < x.shape[1] and x.shape[0] <= 8:
+    x = x.T  # (channels, n) -> (n, channels)
+  if x.ndim not in (1, 2):
+    raise AudioError(f"{name}: expected samples shaped (n,) or (n, channels), got {x.shape}.")
+  if np.issubdtype(x.dtype, np.integer):
+    x = x.astype(np.float32) / float(np.iinfo(x.dtype).max + 1)
+  elif not np.issubdtype(x.dtype, np.floating):
+    raise AudioError(f"{name}: samples of dtype {x.dtype} are not audio; pass float or int PCM.")
+  x = x.astype(np.float32)
+  if x.ndim == 2:
+    x = x.mean(axis=1)
+  if x.size == 0:
+    raise AudioError(f"{name}: the audio is empty (0 samples); record or pass at least 0.1 s.")
+  if not np.all(np.isfinite(x)):
+    raise AudioError(f"{name}: the audio holds NaN or Inf samples; it is corrupt.")
+  seconds = x.size / sample_rate
+  if seconds > max_seconds:
+    raise AudioError(
+        f"{name}: the audio is {seconds:.1f} s long, over the {max_seconds:g} s limit; cut it to "
+        "the spoken words (or raise max_seconds).")
+  if sample_rate != SAMPLE_RATE:
+    x = soxr.resample(x, sample_rate, SAMPLE_RATE).astype(np.float32)
+  if not allow_silent and float(np.max(np.abs(x))) < SILENCE_PEAK:
+    raise AudioError(
+        f"{name}: the audio is silent (peak {float(np.max(np.abs(x))):.1e} < {SILENCE_PEAK:g}); "
+        "check the microphone or the file.")
+  return x
+
+
+def load_audio(path: str | os.PathLike, *, max_seconds: float = DEFAULT_MAX_SECONDS,
+               allow_silent: bool = False) -> np.ndarray:
+  """Reads an audio file (wav, flac, ogg, ...) and returns float32 mono 16 kHz samples."""
+  path = os.fspath(path)
+  if not os.path.exists(path):
+    raise AudioError(f"{path}: no such file; check the path.")
+  if os.path.isdir(path):
+    raise AudioError(f"{path}: is a folder, not an audio file.")
+  try:
+    info = soundfile.info(path)
+    if info.duration > max_seconds:
+      raise AudioError(
+          f"{path}: the audio is {info.duration:.1f} s long, over the {max_seconds:g} s limit; "
+          "cut it to the spoken words (or raise max_seconds).")
+    data, sr = soundfile.read(path, dtype="float32", always_2d=False)
+  except AudioError:
+    raise
+  except Exception as e:  # soundfile raises LibsndfileError, RuntimeError, EOFError...
+    raise AudioError(
+        f"{path}: not a readable audio file ({type(e).__name__}: {e}); pass a wav/flac/ogg "
+        "recording.") from e
+  return prepare_waveform(data, sr, name=path, max_seconds=max_seconds, allow_silent=allow_silent)
+
+
+def fit_length(x: np.ndarray, length: int = SAMPLE_RATE) -> np.ndarray:
+  """Zero-pads or centre-crops to ``length`` samples (1 s clips for the keyword classifier)."""
+  if x.shape[-1] >= length:
+    start = (x.shape[-1] - length) // 2
+    return x[..., start:start + length]
+  pad = length - x.shape[-1]
+  widths = [(0, 0)] * (x.ndim - 1) + [(pad // 2, pad - pad // 2)]
+  return np.pad(x, widths)
+
+
+def write_wav(path: str | os.PathLike, x: np.ndarray, sample_rate: int = SAMPLE_RATE) -> None:
+  """Writes 16-bit PCM mono, the Speech Commands format."""
+  soundfile.write(os.fspath(path), np.clip(x, -1.0, 1.0), sample_rate, subtype="PCM_16")

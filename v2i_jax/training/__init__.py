@@ -1,0 +1,1 @@
+"""What both trainings (keyword classifier and GAN) share: mesh, checkpoints, schedules, loop."""
