@@ -1,0 +1,193 @@
+"""Captions to vectors: tokenise, look up each word, pool to [min, max] (paper §3.2).
+
+A caption embedding is the element-wise minimum over its words' vectors concatenated with the
+element-wise maximum, so it has ``2 * dim`` values (100 for GloVe 50-d, 600 for GoogleNews).
+Words missing from the vocabulary are skipped and reported; a caption left with no known word
+raises :class:`CaptionError`, or becomes zeros where the caller asks for that.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import logging
+import re
+import unicodedata
+from typing import Sequence
+
+import numpy as np
+from gensim.models import KeyedVectors
+
+# Bump when tokenize() changes, so caches of caption embeddings keyed by it are rebuilt.
+TOKENIZER_VERSION = 1
+ON_EMPTY = ("error", "zeros")
+# Words offered in error messages when they are in the vocabulary.
+_EXAMPLE_WORDS = ("cat", "dog", "red", "bird", "house", "five", "happy")
+
+_POSSESSIVE = re.compile(r"(?<=\w)['’]s\b")
+_APOSTROPHE = re.compile(r"(?<=\w)['’](?=\w)")
+# Letters or digits of any script; hyphens, underscores and punctuation separate words.
+_TOKEN = re.compile(r"[^\W_]+")
+
+logger = logging.getLogger(__name__)
+
+
+class CaptionError(ValueError):
+  """A caption that cannot be embedded; the message names the caption, the problem and a fix."""
+
+
+@dataclasses.dataclass(frozen=True)
+class CaptionEmbedding:
+  """One caption's embedding and which of its words were used."""
+  vector: np.ndarray          # float32 [2 * dim]: [min over words, max over words]
+  known_words: tuple[str, ...]  # in caption order, repeats kept
+  oov_words: tuple[str, ...]    # skipped: not in the vocabulary
+
+
+@dataclasses.dataclass(frozen=True)
+class EmbeddedCaptions:
+  """Many captions' embeddings, with what was skipped."""
+  vectors: np.ndarray                 # float32 [N, 2 * dim]
+  has_known_word: np.ndarray          # bool [N]; False rows are zeros
+  oov_counts: collections.Counter     # skipped word -> occurrences
+
+
+def tokenize(caption: str) -> list[str]:
+  """Lower-cases and splits a caption into words and numbers.
+
+  Hyphens, underscores and punctuation separate words ("t-shirt" -> "t", "shirt";
+  "cat_face" -> "cat", "face"); a possessive "'s" is dropped and other apostrophes inside a word
+  are removed ("dog's" -> "dog", "don't" -> "dont"); digits stay tokens ("5 cats" -> "5",
+  "cats"). Letters of any script are kept; symbols and emoji are dropped.
+  """
+  if not isinstance(caption, str):
+    raise CaptionError(f"a caption must be a string, got {type(caption).__name__} {caption!r}.")
+  text = unicodedata.normalize("NFC", caption).lower()
+  text = _POSSESSIVE.sub("", text)
+  text = _APOSTROPHE.sub("", text)
+  return _TOKEN.findall(text)
+
+
+def vocabulary_name(kv: KeyedVectors) -> str:
+  """How messages name ``kv``'s vocabulary ("GloVe 6B 50-d"); set by ``vectors.load_vectors``."""
+  return getattr(kv, "source_name", "word-vector")
+
+
+def embed_caption(caption: str, kv: KeyedVectors, *, on_empty: str = "error") -> CaptionEmbedding:
+  """Embeds one caption as [min, max] over the vectors of its known words.
+
+  Args:
+    caption: free text, e.g. "A red bird".
+    kv: the word vectors.
+    on_empty: what to do when no word of the caption is in the vocabulary (or it has no word):
+      "error" raises :class:`CaptionError`; "zeros" returns a zero vector.
+  """
+  _check_on_empty(on_empty)
+  words = tokenize(caption)
+  known = tuple(w for w in words if w in kv.key_to_index)
+  oov = tuple(w for w in words if w not in kv.key_to_index)
+  if not known:
+    if on_empty == "error":
+      raise CaptionError(_no_known_word_message(caption, words, kv))
+    return CaptionEmbedding(np.zeros(2 * kv.vector_size, np.float32), known, oov)
+  vectors = kv.vectors[[kv.key_to_index[w] for w in known]].astype(np.float32)
+  pooled = np.concatenate([vectors.min(axis=0), vectors.max(axis=0)])
+  return CaptionEmbedding(pooled, known, oov)
+
+
+def embed_captions_with_report(captions: Sequence[str], kv: KeyedVectors) -> EmbeddedCaptions:
+  """Embeds many captions at once; captions with no known word get zeros and are flagged.
+
+  Vectorised: one gather of all known words' vectors and one segmented min and max
+  (``np.minimum.reduceat``), so the cost is mostly tokenising.
+  """
+  key_to_index = kv.key_to_index
+  indices, counts, oov = [], np.zeros(len(captions), np.int64), collections.Counter()
+  for i, caption in enumerate(captions):
+    for word in tokenize(caption):
+      index = key_to_index.get(word)
+      if index is None:
+        oov[word] += 1
+      else:
+        indices.append(index)
+        counts[i] += 1
+  out = np.zeros((len(captions), 2 * kv.vector_size), np.float32)
+  has_known = counts > 0
+  if indices:
+    gathered = np.asarray(kv.vectors, np.float32)[np.asarray(indices)]
+    starts = (np.cumsum(counts) - counts)[has_known]
+    out[has_known, :kv.vector_size] = np.minimum.reduceat(gathered, starts, axis=0)
+    out[has_known, kv.vector_size:] = np.maximum.reduceat(gathered, starts, axis=0)
+  return EmbeddedCaptions(out, has_known, oov)
+
+
+def embed_captions(captions: Sequence[str], kv: KeyedVectors, *,
+                   on_empty: str = "error") -> np.ndarray:
+  """Embeds many captions: float32 ``[len(captions), 2 * dim]``.
+
+  Out-of-vocabulary words are skipped and logged once in a summary. ``on_empty`` is as in
+  :func:`embed_caption`; with "error" the message names the first caption with no known word.
+  """
+  _check_on_empty(on_empty)
+  report = embed_captions_with_report(captions, kv)
+  if on_empty == "error" and not report.has_known_word.all():
+    first = int(np.flatnonzero(~report.has_known_word)[0])
+    raise CaptionError(f"caption {first}: " + _no_known_word_message(
+        captions[first], tokenize(captions[first]), kv))
+  if report.oov_counts:
+    logger.info("%d distinct words (%d occurrences) are not in the %s vocabulary and were "
+                "skipped; most frequent: %s", len(report.oov_counts),
+                sum(report.oov_counts.values()), vocabulary_name(kv),
+                ", ".join(w for w, _ in report.oov_counts.most_common(10)))
+  return report.vectors
+
+
+def nearest(query: str, kv: KeyedVectors, candidates: np.ndarray,
+            k: int = 5) -> list[tuple[int, float]]:
+  """The ``k`` rows of ``candidates`` (caption embeddings ``[M, 2 * dim]``) closest to ``query``.
+
+  Cosine similarity between [min, max] embeddings, so a word with no image in a data set
+  ("kitten") still maps to the images whose captions or class names are nearest ("cat face").
+  Returns ``(row, cosine)`` pairs, best first.
+  """
+  candidates = np.asarray(candidates, np.float32)
+  if candidates.ndim != 2 or candidates.shape[1] != 2 * kv.vector_size:
+    raise CaptionError(
+        f"candidates must be caption embeddings shaped [M, {2 * kv.vector_size}] for the "
+        f"{vocabulary_name(kv)} vectors, got {candidates.shape}; embed them with the same vectors.")
+  vector = embed_caption(query, kv).vector
+  norms = np.linalg.norm(candidates, axis=1) * np.linalg.norm(vector)
+  cosine = candidates @ vector / np.maximum(norms, 1e-12)
+  order = np.argsort(-cosine, kind="stable")[:k]
+  return [(int(i), float(cosine[i])) for i in order]
+
+
+def nearest_labels(query: str, kv: KeyedVectors, labels: Sequence[str],
+                   k: int = 5) -> list[tuple[str, float]]:
+  """:func:`nearest` over short texts such as class names: ``(label, cosine)``, best first.
+
+  Labels with no known word are left out.
+  """
+  report = embed_captions_with_report(labels, kv)
+  rows = np.flatnonzero(report.has_known_word)
+  if rows.size == 0:
+    raise CaptionError(f"no label has a word in the {vocabulary_name(kv)} vocabulary; "
+                       f"first labels: {list(labels[:5])}.")
+  found = nearest(query, kv, report.vectors[rows], k)
+  return [(labels[rows[i]], cosine) for i, cosine in found]
+
+
+def _check_on_empty(on_empty: str) -> None:
+  if on_empty not in ON_EMPTY:
+    raise ValueError(f"on_empty={on_empty!r}; use one of {ON_EMPTY}.")
+
+
+def _no_known_word_message(caption: str, words: list[str], kv: KeyedVectors) -> str:
+  examples = [w for w in _EXAMPLE_WORDS if w in kv.key_to_index][:2]
+  if not examples:
+    examples = list(kv.index_to_key[:2])
+  hint = (f"try plain English words such as {' or '.join(repr(w) for w in examples)}"
+          if examples else "the vocabulary is empty; load other vectors")
+  if not words:
+    return f"the caption {caption!r} has no word to embed (it is empty or only punctuation); {hint}."
+  return f"no word of {caption!r} is in the {vocabulary_name(kv)} vocabulary; {hint}."
