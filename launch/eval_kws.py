@@ -1,0 +1,40 @@
+"""Scores a trained keyword classifier on any Speech Commands-layout folder; prints one JSON line.
+
+  python -m launch.eval_kws --workdir runs/kws_cnn --data_dir data_cache/speech_commands_synth
+  python -m launch.eval_kws --workdir runs/kws_cnn --data_dir my_recordings --split=all
+
+The folder holds ``<word>/<name>.wav`` files; ``--split`` picks the clips its
+validation_list.txt/testing_list.txt (or the speaker hash) assign to that split, or ``all``.
+The line holds accuracy, clip count and per-word accuracy and count.
+"""
+
+import json
+import sys
+
+from absl import app
+from absl import flags
+from absl import logging
+
+from v2i_jax.speech import dataset
+from v2i_jax.speech import recognizer
+from v2i_jax.training import checkpoint
+
+_WORKDIR = flags.DEFINE_string("workdir", None, "A launch.train_kws workdir.", required=True)
+_DATA_DIR = flags.DEFINE_string("data_dir", None, "A Speech Commands-layout folder.",
+                                required=True)
+_SPLIT = flags.DEFINE_enum("split", "test", dataset.SPLITS, "Which clips of the folder to score.")
+
+
+def main(argv):
+  if len(argv) > 1:
+    sys.exit(f"error: unexpected arguments {argv[1:]}; pass options as --flag=value.")
+  logging.set_verbosity(logging.WARNING)  # orbax logs every restore at INFO.
+  try:
+    result = recognizer.evaluate_folder(_WORKDIR.value, _DATA_DIR.value, _SPLIT.value)
+  except (OSError, ValueError, checkpoint.CheckpointError) as e:
+    sys.exit(f"error: {e}")
+  print(json.dumps(result))
+
+
+if __name__ == "__main__":
+  app.run(main)

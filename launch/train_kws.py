@@ -1,0 +1,48 @@
+"""Trains a keyword classifier; a rerun with the same --workdir resumes from its last checkpoint.
+
+  python -m launch.train_kws --config configs/kws_cnn.py --workdir runs/kws_cnn
+  python -m launch.train_kws --config configs/kws_mlp_paper.py --workdir runs/kws_mlp_paper \
+      --config.batch_size=200
+
+Prints one JSON line at the end: validation/test accuracy, steps and wall time. The workdir gets
+checkpoints/, tensorboard/, metrics.jsonl, results.json, confusion_matrix.png and
+per_word_accuracy.{md,json}.
+"""
+
+import json
+import sys
+
+from absl import app
+from absl import flags
+from ml_collections import config_flags
+
+from v2i_jax.speech import train
+from v2i_jax.training import checkpoint
+from v2i_jax.training import loop
+
+_WORKDIR = flags.DEFINE_string("workdir", None, "Where checkpoints, logs and reports go.",
+                               required=True)
+config_flags.DEFINE_config_file("config", None, "A configs/kws_*.py file.", lock_config=True)
+
+
+def main(argv):
+  if len(argv) > 1:
+    sys.exit(f"error: unexpected arguments {argv[1:]}; pass options as --flag=value.")
+  config = flags.FLAGS.config
+  if config is None:
+    sys.exit("error: --config is required, e.g. --config configs/kws_cnn.py.")
+  try:
+    results = train.train_and_evaluate(config, _WORKDIR.value)
+  except (OSError, ValueError, checkpoint.CheckpointError, loop.NonFiniteLossError) as e:
+    sys.exit(f"error: {e}")
+  summary = {"workdir": _WORKDIR.value, "steps": results["steps"],
+             "train_seconds_this_run": round(results["train_seconds_this_run"], 1),
+             "wall_seconds_this_run": round(results["wall_seconds_this_run"], 1)}
+  for split in ("validation", "test"):
+    if split in results:
+      summary[f"{split}_accuracy"] = round(results[split]["accuracy"], 4)
+  print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,87 @@
+"""Keyword classifiers over MFCC features ``[batch, frames, coefficients]`` -> logits.
+
+* :class:`MLP` is the paper's k-layer network: dense layers with batch norm after every hidden
+  layer, ReLU, weights from ``N(0, 1/sqrt(fan_in))`` and zero biases.
+* :class:`DSCNN` is a compact depthwise-separable CNN keyword spotter after Zhang et al. (2017),
+  "Hello Edge": one ordinary convolution, then blocks of depthwise 3x3 + pointwise 1x1 convolutions,
+  global average pooling and one dense layer. It sees the MFCCs as an image, so it is invariant to
+  where in the second the word is spoken, which a flat MLP is not.
+
+Both take ``train`` to switch batch norm between batch statistics (training) and the running
+averages (evaluation) - the paper's code used batch statistics at test time, one of its bugs.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import flax.linen as nn
+import jax.numpy as jnp
+import ml_collections
+
+# The paper's init: std 1/sqrt(fan_in), not truncated.
+paper_kernel_init = nn.initializers.variance_scaling(1.0, "fan_in", "normal")
+
+BATCH_NORM_MOMENTUM = 0.9
+
+
+class MLP(nn.Module):
+  """Flatten, then ``len(hidden_sizes)`` x [Dense, BatchNorm, ReLU, Dropout], then Dense."""
+  hidden_sizes: Sequence[int]
+  num_classes: int
+  dropout_rate: float = 0.0
+
+  @nn.compact
+  def __call__(self, features: jnp.ndarray, train: bool = False) -> jnp.ndarray:
+    x = features.reshape((features.shape[0], -1))
+    for width in self.hidden_sizes:
+      x = nn.Dense(width, kernel_init=paper_kernel_init)(x)
+      x = nn.BatchNorm(use_running_average=not train, momentum=BATCH_NORM_MOMENTUM)(x)
+      x = nn.relu(x)
+      x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
+    return nn.Dense(self.num_classes, kernel_init=paper_kernel_init)(x)
+
+
+class DSCNN(nn.Module):
+  """Conv (kernel ``first_kernel``, stride ``first_stride``) + BN + ReLU, ``num_blocks`` x
+  [depthwise 3x3 + BN + ReLU + pointwise 1x1 + BN + ReLU], global average pool, Dense."""
+  num_classes: int
+  channels: int = 64
+  num_blocks: int = 4
+  first_kernel: Sequence[int] = (10, 4)
+  first_stride: Sequence[int] = (2, 2)
+  dropout_rate: float = 0.0
+
+  @nn.compact
+  def __call__(self, features: jnp.ndarray, train: bool = False) -> jnp.ndarray:
+    norm = lambda: nn.BatchNorm(use_running_average=not train, momentum=BATCH_NORM_MOMENTUM)
+    x = features[..., None]  # [batch, frames, coefficients, 1]: MFCCs as a one-channel image
+    x = nn.Conv(self.channels, tuple(self.first_kernel), strides=tuple(self.first_stride),
+                use_bias=False)(x)
+    x = nn.relu(norm()(x))
+    for _ in range(self.num_blocks):
+      x = nn.Conv(self.channels, (3, 3), feature_group_count=self.channels, use_bias=False)(x)
+      x = nn.relu(norm()(x))
+      x = nn.Conv(self.channels, (1, 1), use_bias=False)(x)
+      x = nn.relu(norm()(x))
+    x = jnp.mean(x, axis=(1, 2))
+    x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
+    return nn.Dense(self.num_classes)(x)
+
+
+MODELS = ("mlp", "cnn")
+
+
+def build_model(model_config: ml_collections.ConfigDict, num_classes: int) -> nn.Module:
+  """The classifier ``model_config.name`` describes (``config.model`` of a kws config)."""
+  if model_config.name == "mlp":
+    return MLP(hidden_sizes=tuple(model_config.hidden_sizes), num_classes=num_classes,
+               dropout_rate=model_config.get("dropout_rate", 0.0))
+  if model_config.name == "cnn":
+    return DSCNN(num_classes=num_classes, channels=model_config.channels,
+                 num_blocks=model_config.num_blocks,
+                 first_kernel=tuple(model_config.first_kernel),
+                 first_stride=tuple(model_config.first_stride),
+                 dropout_rate=model_config.get("dropout_rate", 0.0))
+  raise ValueError(f"unknown model {model_config.name!r}; set config.model.name to one of "
+                   f"{MODELS}.")

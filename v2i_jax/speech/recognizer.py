@@ -1,0 +1,250 @@
+"""Words from audio with a trained keyword classifier: restore, predict, transcribe, evaluate.
+
+  recognizer = Recognizer.restore("runs/kws_cnn")
+  recognizer.predict(waveform, 16000)        # [("cat", 0.97), ("bed", 0.01), ...]
+  recognizer.transcribe(waveform, 16000)     # ["cat", "up"] for two words with a pause between
+
+A workdir's checkpoint meta holds the words, the MFCC front end and the normalisation statistics
+(see :func:`v2i_jax.speech.train.checkpoint_meta`), so restoring needs no data set. Audio goes
+through :func:`v2i_jax.audio.prepare_waveform` (checks, mix-down, resampling to 16 kHz) and the
+same jitted MFCC function that built the training features.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from v2i_jax import audio
+from v2i_jax.speech import dataset
+from v2i_jax.speech import features
+from v2i_jax.speech import models
+from v2i_jax.speech import train
+from v2i_jax.training import checkpoint
+from v2i_jax.training import loop
+
+# Energy-based segmentation of several words (transcribe).
+FRAME_SECONDS = 0.025
+HOP_SECONDS = 0.010
+BELOW_PEAK_DB = 35.0  # Quieter than this under the loudest frame is not speech ...
+ABOVE_FLOOR_DB = 12.0  # ... nor is anything within this of the noise floor (10th percentile).
+MIN_GAP_SECONDS = 0.25  # Shorter pauses are inside a word ("sto-p"), not between words.
+MIN_WORD_SECONDS = 0.08
+PAD_SECONDS = 0.05  # Context kept around a segment so onsets and decays are not clipped.
+EVAL_BATCH_SIZE = 64
+
+
+class RecognitionError(ValueError):
+  """Nothing recognisable in the audio; the message says what was found and what to do."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Segment:
+  start_seconds: float
+  end_seconds: float
+  word: str
+  probability: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Recognizer:
+  """A restored keyword classifier with its feature front end. Build with :meth:`restore`."""
+  words: tuple[str, ...]
+  mfcc_cfg: features.MfccConfig
+  step: int
+  workdir: str
+  # [batch, clip_samples] 16 kHz float32 -> [batch, len(words)] probabilities (jitted).
+  _probabilities_fn: Callable[[jax.Array], jax.Array]
+
+  @classmethod
+  def restore(cls, workdir: str, step: int | None = None) -> "Recognizer":
+    """Loads the newest (or the given) checkpoint of ``workdir`` onto the first device."""
+    ckpt = checkpoint.Checkpointer(os.path.join(workdir, train.CHECKPOINT_DIR), create=False)
+    try:
+      meta = ckpt.restore_meta(step)
+      for key in ("config", "words", "mfcc", "feature_mean", "feature_std"):
+        if key not in meta:
+          raise checkpoint.CheckpointError(
+              f"the checkpoint in {workdir} lacks {key!r}; it was not written by "
+              "launch.train_kws. Pass a keyword-classifier workdir.")
+      config = ml_collections.ConfigDict(meta["config"])
+      mfcc_cfg = features.MfccConfig.from_any(meta["mfcc"])
+      words = tuple(meta["words"])
+      device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+      abstract = jax.eval_shape(lambda: train.state_to_save(train.create_train_state(
+          jax.random.key(0), config, len(words), mfcc_cfg.feature_shape)))
+      abstract = jax.tree_util.tree_map(
+          lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=device), abstract)
+      restored_step, state, _ = ckpt.restore(abstract, step)
+    finally:
+      ckpt.close()
+
+    model = models.build_model(config.model, len(words))
+    variables = {"params": state["params"], "batch_stats": state["batch_stats"]}
+    mfcc_fn = features.make_mfcc_fn(mfcc_cfg)
+    mean = jnp.asarray(meta["feature_mean"], jnp.float32)
+    std = jnp.asarray(meta["feature_std"], jnp.float32)
+
+    @jax.jit
+    def probabilities(waveforms):
+      x = features.normalize(mfcc_fn(waveforms), mean, std)
+      return jax.nn.softmax(model.apply(variables, x, train=False), axis=-1)
+
+    return cls(words=words, mfcc_cfg=mfcc_cfg, step=int(restored_step),
+               workdir=os.path.abspath(workdir), _probabilities_fn=probabilities)
+
+  def probabilities(self, clips: np.ndarray) -> np.ndarray:
+    """``[batch, clip_samples]`` 16 kHz clips -> ``[batch, len(words)]`` probabilities.
+
+    Batches are padded to a power of two so a few compilations serve every size.
+    """
+    clips = np.asarray(clips, np.float32)
+    n = len(clips)
+    padded = np.zeros((max(1, 1 << (n - 1).bit_length()), clips.shape[1]), np.float32)
+    padded[:n] = clips
+    return np.asarray(self._probabilities_fn(padded))[:n]
+
+  def predict(self, waveform: np.ndarray, sample_rate: int = audio.SAMPLE_RATE,
+              top_k: int = 3) -> list[tuple[str, float]]:
+    """The ``top_k`` most probable words for audio holding one word, most probable first.
+
+    Audio longer than the model's clip (1 s) is cut to the clip centred on its energy.
+    """
+    x = audio.prepare_waveform(waveform, sample_rate)
+    probs = self.probabilities(self._centre_on_energy(x)[None])[0]
+    order = np.argsort(-probs)[:max(1, top_k)]
+    return [(self.words[i], float(probs[i])) for i in order]
+
+  def transcribe_segments(self, waveform: np.ndarray, sample_rate: int = audio.SAMPLE_RATE,
+                          min_probability: float = 0.0) -> list[Segment]:
+    """Splits audio at pauses (energy below a threshold), classifies each part.
+
+    Raises:
+      RecognitionError: no part is loud enough to be a word, or none reaches
+        ``min_probability``.
+    """
+    x = audio.prepare_waveform(waveform, sample_rate)
+    spans = speech_spans(x)
+    if not spans:
+      raise RecognitionError(
+          f"no word found in {x.size / audio.SAMPLE_RATE:.2f} s of audio: nothing rises "
+          f"{ABOVE_FLOOR_DB:g} dB above the background; speak louder or closer to the "
+          "microphone, or record in a quieter place.")
+    clips = []
+    for start, end in spans:
+      piece = x[start:end]
+      clips.append(audio.fit_length(self._centre_on_energy(piece), self.mfcc_cfg.clip_samples))
+    probs = self.probabilities(np.stack(clips))
+    segments = [Segment(start / audio.SAMPLE_RATE, end / audio.SAMPLE_RATE,
+                        self.words[int(p.argmax())], float(p.max()))
+                for (start, end), p in zip(spans, probs)]
+    kept = [s for s in segments if s.probability >= min_probability]
+    if not kept:
+      found = ", ".join(f"{s.word} ({s.probability:.2f})" for s in segments)
+      raise RecognitionError(
+          f"found {len(segments)} spoken part(s) but none is a known word with probability >= "
+          f"{min_probability:g} (best guesses: {found}); the model knows {len(self.words)} "
+          f"words: {', '.join(self.words)}.")
+    return kept
+
+  def transcribe(self, waveform: np.ndarray, sample_rate: int = audio.SAMPLE_RATE,
+                 min_probability: float = 0.0) -> list[str]:
+    """The words of audio holding several words separated by silence, in order."""
+    return [s.word for s in self.transcribe_segments(waveform, sample_rate, min_probability)]
+
+  def _centre_on_energy(self, x: np.ndarray) -> np.ndarray:
+    """The model's clip length of ``x``, centred on its energy centroid when ``x`` is longer."""
+    length = self.mfcc_cfg.clip_samples
+    if x.size <= length:
+      return audio.fit_length(x, length)
+    energy = x.astype(np.float64) ** 2
+    centre = int(np.sum(np.arange(x.size) * energy) / max(np.sum(energy), 1e-20))
+    start = int(np.clip(centre - length // 2, 0, x.size - length))
+    return x[start:start + length]
+
+
+def speech_spans(x: np.ndarray, sample_rate: int = audio.SAMPLE_RATE) -> list[tuple[int, int]]:
+  """``[(start, end)]`` sample ranges of the loud parts of ``x``, pauses < MIN_GAP joined."""
+  frame, hop = int(FRAME_SECONDS * sample_rate), int(HOP_SECONDS * sample_rate)
+  if x.size < frame:
+    x = np.pad(x, (0, frame - x.size))
+  starts = np.arange(0, x.size - frame + 1, hop)
+  power = np.array([np.mean(np.square(x[s:s + frame], dtype=np.float64)) for s in starts])
+  level = 10 * np.log10(np.maximum(power, 1e-12))
+  threshold = max(level.max() - BELOW_PEAK_DB, np.percentile(level, 10) + ABOVE_FLOOR_DB)
+  active = level > threshold
+  spans = []
+  i = 0
+  while i < len(active):
+    if not active[i]:
+      i += 1
+      continue
+    j = i
+    while j < len(active) and active[j]:
+      j += 1
+    spans.append([i, j])  # frames [i, j)
+    i = j
+  merged = []
+  max_gap = MIN_GAP_SECONDS / HOP_SECONDS
+  for span in spans:
+    if merged and span[0] - merged[-1][1] < max_gap:
+      merged[-1][1] = span[1]
+    else:
+      merged.append(span)
+  pad = int(PAD_SECONDS * sample_rate)
+  out = []
+  for i, j in merged:
+    start, end = starts[i], starts[j - 1] + frame
+    if (end - start) / sample_rate >= MIN_WORD_SECONDS:
+      out.append((max(0, start - pad), min(x.size, end + pad)))
+  return out
+
+
+def evaluate_folder(workdir: str, data_dir: str, split: str = "test",
+                    batch_size: int = EVAL_BATCH_SIZE) -> dict[str, Any]:
+  """Scores every clip of a Speech Commands-layout folder with the model of ``workdir``.
+
+  ``split`` picks the files (``train``, ``validation``, ``test`` by the folder's lists or
+  speaker hash, or ``all``). Word folders the model does not know are skipped and named.
+
+  Returns:
+    ``{'accuracy', 'count', 'per_word': {word: {'accuracy', 'count'}}, 'skipped_words', ...}``.
+  """
+  recognizer = Recognizer.restore(workdir)
+  folder_words = dataset.words_in(data_dir)
+  clips = dataset.list_clips(data_dir, split, words=recognizer.words)
+  if not clips:
+    raise RecognitionError(
+        f"{data_dir} has no {split!r} clips of the model's words ({', '.join(recognizer.words)}); "
+        "its word folders are " + (", ".join(folder_words) or "none") +
+        ". Pass --split=all to score every file, or a folder of these words.")
+  probabilities = np.zeros((len(clips), len(recognizer.words)), np.float32)
+  bar = loop.progress(total=len(clips), desc=f"eval {split}")
+  for start in range(0, len(clips), batch_size):
+    chunk = clips[start:start + batch_size]
+    padded = np.zeros((batch_size, recognizer.mfcc_cfg.clip_samples), np.float32)  # One shape.
+    for i, (path, _) in enumerate(chunk):
+      padded[i] = audio.fit_length(audio.load_audio(path, allow_silent=True),
+                                   recognizer.mfcc_cfg.clip_samples)
+    probabilities[start:start + len(chunk)] = recognizer.probabilities(padded)[:len(chunk)]
+    bar.update(len(chunk))
+  bar.close()
+  labels = np.asarray([label for _, label in clips])
+  report = train.classification_report(np.log(np.maximum(probabilities, 1e-30)), labels,
+                                       recognizer.words)
+  return {
+      "accuracy": report["accuracy"],
+      "count": report["count"],
+      "per_word": {w: v for w, v in report["per_word"].items() if v["count"]},
+      "skipped_words": sorted(set(folder_words) - set(recognizer.words)),
+      "split": split,
+      "data_dir": os.path.abspath(data_dir),
+      "workdir": recognizer.workdir,
+      "checkpoint_step": recognizer.step,
+  }
