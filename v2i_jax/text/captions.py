@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import itertools
 import logging
 import re
 import unicodedata
@@ -21,6 +22,8 @@ from gensim.models import KeyedVectors
 # Bump when tokenize() changes, so caches of caption embeddings keyed by it are rebuilt.
 TOKENIZER_VERSION = 1
 ON_EMPTY = ("error", "zeros")
+# Words gathered per pooling step: bounds the temporary [rows, words, dim] array.
+_POOL_CHUNK_WORDS = 1 << 16
 # Words offered in error messages when they are in the vocabulary.
 _EXAMPLE_WORDS = ("cat", "dog", "red", "bird", "house", "five", "happy")
 
@@ -63,8 +66,8 @@ def tokenize(caption: str) -> list[str]:
   if not isinstance(caption, str):
     raise CaptionError(f"a caption must be a string, got {type(caption).__name__} {caption!r}.")
   text = unicodedata.normalize("NFC", caption).lower()
-  text = _POSSESSIVE.sub("", text)
-  text = _APOSTROPHE.sub("", text)
+  if "'" in text or "’" in text:
+    text = _APOSTROPHE.sub("", _POSSESSIVE.sub("", text))
   return _TOKEN.findall(text)
 
 
@@ -98,27 +101,30 @@ def embed_caption(caption: str, kv: KeyedVectors, *, on_empty: str = "error") ->
 def embed_captions_with_report(captions: Sequence[str], kv: KeyedVectors) -> EmbeddedCaptions:
   """Embeds many captions at once; captions with no known word get zeros and are flagged.
 
-  Vectorised: one gather of all known words' vectors and one segmented min and max
-  (``np.minimum.reduceat``), so the cost is mostly tokenising.
+  Vectorised: captions with the same number of known words are pooled together as one
+  ``[rows, words, dim]`` gather and a min and max over the word axis (in bounded chunks), so
+  the cost is mostly tokenising and the dictionary look-ups.
   """
-  key_to_index = kv.key_to_index
-  indices, counts, oov = [], np.zeros(len(captions), np.int64), collections.Counter()
-  for i, caption in enumerate(captions):
-    for word in tokenize(caption):
-      index = key_to_index.get(word)
-      if index is None:
-        oov[word] += 1
-      else:
-        indices.append(index)
-        counts[i] += 1
-  out = np.zeros((len(captions), 2 * kv.vector_size), np.float32)
-  has_known = counts > 0
-  if indices:
-    gathered = np.asarray(kv.vectors, np.float32)[np.asarray(indices)]
-    starts = (np.cumsum(counts) - counts)[has_known]
-    out[has_known, :kv.vector_size] = np.minimum.reduceat(gathered, starts, axis=0)
-    out[has_known, kv.vector_size:] = np.maximum.reduceat(gathered, starts, axis=0)
-  return EmbeddedCaptions(out, has_known, oov)
+  tokens = [tokenize(caption) for caption in captions]
+  flat = list(itertools.chain.from_iterable(tokens))
+  word_rows = np.fromiter(map(kv.key_to_index.get, flat, itertools.repeat(-1)), np.int64,
+                          len(flat))
+  known = word_rows >= 0
+  owner = np.repeat(np.arange(len(captions)), [len(t) for t in tokens])
+  counts = np.bincount(owner[known], minlength=len(captions))
+  known_rows = word_rows[known]
+  starts = np.cumsum(counts) - counts
+  dim = kv.vector_size
+  out = np.zeros((len(captions), 2 * dim), np.float32)
+  for length in np.unique(counts[counts > 0]):
+    same_length = np.flatnonzero(counts == length)
+    for chunk in np.array_split(same_length, -(-same_length.size * length // _POOL_CHUNK_WORDS)):
+      rows = known_rows[starts[chunk][:, None] + np.arange(length)]
+      vectors = np.asarray(kv.vectors[rows.ravel()], np.float32).reshape(len(chunk), length, dim)
+      out[chunk, :dim] = vectors.min(axis=1)
+      out[chunk, dim:] = vectors.max(axis=1)
+  oov = collections.Counter(itertools.compress(flat, ~known))
+  return EmbeddedCaptions(out, counts > 0, oov)
 
 
 def embed_captions(captions: Sequence[str], kv: KeyedVectors, *,
