@@ -76,7 +76,13 @@ def test_tiny_build_classes_and_captions(tiny_set):
   assert images.class_names[images.class_ids[five]] == "five"
   assert "five" in images.captions[five] and "5" in images.captions[five]
   assert images.class_names[images.class_ids[_image(images, "🐱", "openmoji")]] == "cat"
-  assert images.class_ids[_image(images, "🍕")] == data.NO_CLASS
+  # Other emoji are classes of their own, after the keywords, named by their CLDR name.
+  pizza, rocket = _image(images, "🍕"), _image(images, "🚀", "openmoji")
+  assert images.class_ids[pizza] >= len(data.KEYWORDS)
+  assert images.class_names[images.class_ids[pizza]] == "pizza"
+  assert images.class_ids[pizza] == images.class_ids[_image(images, "🍕", "openmoji")]
+  assert images.class_ids[pizza] != images.class_ids[rocket]
+  assert len(images.class_names) == len(data.KEYWORDS) + 3
   assert all(len(c) >= 2 for c in images.captions)
   coverage = data.keyword_coverage(images)
   assert coverage["cat"] == 4 and coverage["bird"] == 0
@@ -132,9 +138,8 @@ def test_contact_sheet_shows_every_class_first(tiny_set):
   images, _ = tiny_set
   indices = data.contact_sheet_indices(images, 16)
   assert len(indices) == len(set(indices)) == 16
-  covered = sum(1 for n in data.keyword_coverage(images).values() if n)
-  assert sorted(images.class_ids[indices[:covered]]) == sorted(
-      {int(c) for c in images.class_ids if c >= 0})
+  classes = sorted(set(images.class_ids.tolist()))
+  assert sorted(images.class_ids[indices[:len(classes)]].tolist()) == classes
   sheet = data.contact_sheet(images, indices, columns=8)
   assert sheet.size[0] == 8 * (2 * 64 + 8)
 
@@ -161,7 +166,11 @@ def _assert_green_centre(images):
 
 
 def _flickr_folder(root, layout):
-  names = ["1000092795.jpg", "10002456.jpg", "1000268201.jpg"]
+  # Two names from train and one from test, so that both splits can be read.
+  test_name = next(f"{k}.jpg" for k in range(3000000, 4000000)
+                   if data.split_of(f"{k}.jpg", 5.0) == "test")
+  names = ["1000092795.jpg", "10002456.jpg", test_name]
+  assert [data.split_of(n, 5.0) for n in names] == ["train", "train", "test"]
   for k, name in enumerate(names):
     _write_jpeg(str(root / "flickr30k_images" / name), seed=k)
   if layout == "results.csv":
@@ -188,6 +197,7 @@ def test_flickr30k_layouts(tmp_path, layout):
   _assert_green_centre(every.images)
   assert every.class_ids is None
   by_id = dict(zip(every.ids, every.captions))
+  assert len(every) == 3
   if layout == "results.csv":
     assert by_id["flickr30k/1000092795.jpg"] == ["A dog runs .", "Two men , one hat ."]
     assert by_id["flickr30k/10002456.jpg"] == ["A dog runs .", "Two men , one hat ."]
@@ -197,7 +207,7 @@ def test_flickr30k_layouts(tmp_path, layout):
     assert all(c == ["A dog runs .", "Snow ."] for c in every.captions)
   train = data.load_caption_dataset("flickr30k", "train", manual_dir=str(tmp_path))
   test = data.load_caption_dataset("flickr30k", "test", manual_dir=str(tmp_path))
-  assert sorted(train.ids + test.ids) == every.ids
+  assert sorted(train.ids + test.ids) == every.ids and len(test) == 1
 
 
 def test_flickr30k_errors_say_what_layout_is_expected(tmp_path):

