@@ -6,6 +6,7 @@ import jax
 import librosa
 import numpy as np
 import pytest
+import scipy.fft
 
 from configs import mfcc_presets
 from v2i_jax.speech import features
@@ -117,3 +118,18 @@ def test_bad_configs_and_inputs_say_what_is_wrong():
     features.MfccConfig.from_any({"n_coeffs": 5})
   with pytest.raises(ValueError, match="fit_length"):
     features.make_mfcc_fn(features.MfccConfig())(np.zeros((2, 8000), np.float32))
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_constants_equal_librosa_and_scipy(name):
+  cfg = features.MfccConfig.from_any(PRESETS[name]())
+  want_mel = librosa.filters.mel(sr=cfg.sample_rate, n_fft=cfg.n_fft, n_mels=cfg.n_mels,
+                                 fmin=cfg.fmin, fmax=cfg.fmax)
+  np.testing.assert_allclose(features.mel_filterbank(cfg), want_mel, rtol=1e-5,
+                             atol=1e-6 * want_mel.max())
+  want_window = librosa.util.pad_center(librosa.filters.get_window("hann", cfg.win_length),
+                                        size=cfg.n_fft)
+  np.testing.assert_allclose(features.hann_window(cfg.win_length, cfg.n_fft), want_window,
+                             atol=1e-12)
+  want_dct = scipy.fft.dct(np.eye(cfg.n_mels), type=2, norm="ortho", axis=0)[:cfg.n_mfcc]
+  np.testing.assert_allclose(features.dct_matrix(cfg.n_mels, cfg.n_mfcc), want_dct, atol=1e-12)

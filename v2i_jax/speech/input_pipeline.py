@@ -105,16 +105,25 @@ def _compute_features(paths: Sequence[str], cfg: features.MfccConfig, mfcc_fn,
   ``mfcc_fn`` compiles once."""
   out = np.zeros((len(paths),) + cfg.feature_shape, np.float32)
   bar = loop.progress(total=len(paths), desc=desc)
+  pending = None  # JAX runs asynchronously: read batch k's result after loading batch k + 1.
   for start in range(0, len(paths), batch_size):
     chunk = paths[start:start + batch_size]
     waves = np.zeros((batch_size, cfg.clip_samples), np.float32)
     for i, path in enumerate(chunk):
       # A near-silent clip is still an example of its word; only unreadable files are errors.
       waves[i] = audio.fit_length(audio.load_audio(path, allow_silent=True), cfg.clip_samples)
-    out[start:start + len(chunk)] = np.asarray(mfcc_fn(waves))[:len(chunk)]
-    bar.update(len(chunk))
+    if pending is not None:
+      _store(out, *pending, bar)
+    pending = (start, len(chunk), mfcc_fn(waves))
+  if pending is not None:
+    _store(out, *pending, bar)
   bar.close()
   return out
+
+
+def _store(out: np.ndarray, start: int, count: int, result, bar) -> None:
+  out[start:start + count] = np.asarray(result)[:count]
+  bar.update(count)
 
 
 def steps_per_epoch(num_examples: int, batch_size: int) -> int:
