@@ -196,6 +196,8 @@ def test_tf_dataset_yields_the_same_batches(spec):
 def test_bad_pipeline_arguments(spec):
   data = _data(num_images=6)
   emb = gan_input.embed_dataset(data, spec)
+  with pytest.raises(CaptionDataError, match="positive number"):
+    gan_input.GanInput(data, emb, batch_size=0)
   with pytest.raises(CaptionDataError, match="smaller batch"):
     gan_input.GanInput(data, emb, batch_size=7)
   with pytest.raises(CaptionDataError, match="embed this data set"):

@@ -132,3 +132,26 @@ def test_glove50_default_loads():  # ~1 s
   assert kv.most_similar("cat", topn=1)[0][0] == "dog"
   assert vectors.source_id(vectors.VectorSource.glove50()) == "glove-6b-50d"
   assert vectors.vectors_info(kv) == {"vocabulary_size": 400_000, "dim": 50, "embedding_dim": 100}
+
+
+def test_freeze_writes_vectors_that_load_back(tmp_path):
+  spec = vectors.VectorSource.trained(TRAIN_CAPTIONS, dim=8, seed=3, epochs=2)
+  frozen = vectors.freeze(spec, tmp_path / "model" / "vectors.bin")
+  assert frozen.kind == "word2vec" and vectors.source_id(frozen).startswith("word2vec:vectors.bin:")
+  trained, loaded = vectors.load_vectors(spec), vectors.load_vectors(frozen)
+  assert loaded.index_to_key == trained.index_to_key
+  np.testing.assert_array_equal(loaded.vectors, trained.vectors)
+
+
+def test_parse_source(tmp_path):
+  assert vectors.parse_source("glove50") == vectors.VectorSource.glove50()
+  path = str(tmp_path / "w2v.bin")
+  assert vectors.parse_source(f"word2vec:{path}") == vectors.VectorSource.word2vec(path)
+  assert vectors.parse_source(f"word2vec:{path}@500000") == vectors.VectorSource.word2vec(
+      path, limit=500000)
+  assert vectors.parse_source("trained", ["a cat"]) == vectors.VectorSource.trained(["a cat"])
+  with pytest.raises(vectors.VectorsError, match="captions"):
+    vectors.parse_source("trained")
+  for bad in ("glove", "word2vec:", "glove50:x", "fasttext:x.bin"):
+    with pytest.raises(vectors.VectorsError, match="use 'glove50'"):
+      vectors.parse_source(bad)

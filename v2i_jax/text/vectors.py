@@ -83,6 +83,41 @@ class VectorSource:
     return cls(kind="trained", captions=tuple(captions), dim=dim, seed=seed, epochs=epochs)
 
 
+def parse_source(text: str, captions: Iterable[str] | None = None) -> VectorSource:
+  """A spec from a flag or config string.
+
+  ``glove50``; ``word2vec:<path>`` or ``word2vec:<path>@<limit>`` (e.g.
+  ``word2vec:GoogleNews-vectors-negative300.bin.gz@500000``); ``trained`` (needs ``captions``).
+  """
+  kind, _, rest = text.partition(":")
+  if kind == "glove50" and not rest:
+    return VectorSource.glove50()
+  if kind == "word2vec" and rest:
+    path, _, limit = rest.rpartition("@")
+    if path and limit.isdigit():
+      return VectorSource.word2vec(path, limit=int(limit))
+    return VectorSource.word2vec(rest)
+  if kind == "trained" and not rest:
+    if captions is None:
+      raise VectorsError("'trained' word vectors are trained on a data set's captions; use them "
+                         "where the captions are at hand (GAN training).")
+    return VectorSource.trained(captions)
+  raise VectorsError(f"word vectors {text!r}: use 'glove50', 'word2vec:<file>[@<limit>]' or "
+                     "'trained'.")
+
+
+def freeze(spec: VectorSource, path: str | os.PathLike) -> VectorSource:
+  """Writes ``spec``'s vectors to a word2vec binary file and returns the spec that reads it.
+
+  This is how caption-trained vectors travel with a model: train the GAN on the returned spec,
+  so its checkpoint names a file that inference can load without the captions.
+  """
+  path = os.fspath(path)
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  load_vectors(spec).save_word2vec_format(path, binary=True)
+  return VectorSource.word2vec(path, binary=True)
+
+
 def source_id(spec: VectorSource) -> str:
   """A stable name for ``spec``'s vectors, to key caches and to store in checkpoints.
 
