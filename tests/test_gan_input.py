@@ -73,9 +73,11 @@ def test_corrupt_cache_is_recomputed(spec, tmp_path):
   data = _data()
   emb = gan_input.embed_dataset(data, spec, cache_dir=str(tmp_path))
   [cache_file] = list(tmp_path.iterdir())
-  cache_file.write_bytes(b"not a zip")
-  again = gan_input.embed_dataset(data, spec, cache_dir=str(tmp_path))
-  np.testing.assert_array_equal(again.vectors, emb.vectors)
+  whole = cache_file.read_bytes()
+  for corrupt in (b"not a zip", whole[:len(whole) // 2]):
+    cache_file.write_bytes(corrupt)
+    again = gan_input.embed_dataset(data, spec, cache_dir=str(tmp_path))
+    np.testing.assert_array_equal(again.vectors, emb.vectors)
 
 
 def test_captions_without_known_words_are_dropped(spec):
@@ -196,6 +198,8 @@ def test_tf_dataset_yields_the_same_batches(spec):
 def test_bad_pipeline_arguments(spec):
   data = _data(num_images=6)
   emb = gan_input.embed_dataset(data, spec)
+  with pytest.raises(CaptionDataError, match="non-negative"):
+    gan_input.GanInput(data, emb, batch_size=2, seed=-1)
   with pytest.raises(CaptionDataError, match="positive number"):
     gan_input.GanInput(data, emb, batch_size=0)
   with pytest.raises(CaptionDataError, match="smaller batch"):

@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import re
+import zipfile
 from typing import Iterator
 
 import numpy as np
@@ -112,7 +113,7 @@ def _read_cache(path: str, key: str) -> CaptionEmbeddings | None:
       if str(f["key"]) != key:
         return None
       return CaptionEmbeddings(f["vectors"], f["first"], f["count"], str(f["source_id"]), key)
-  except (OSError, ValueError, KeyError) as e:
+  except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
     logger.warning("ignoring unreadable caption-embedding cache %s (%s); recomputing.", path, e)
     return None
 
@@ -151,6 +152,8 @@ class GanInput:
     self.batch_size = int(batch_size)
     self.seed = int(seed)
     self.random_flip = random_flip
+    if self.seed < 0:
+      raise CaptionDataError(f"seed={seed}; use a non-negative integer.")
     if self.batch_size <= 0:
       raise CaptionDataError(f"batch_size={batch_size}; use a positive number of images.")
     self.usable = np.flatnonzero(embeddings.count > 0)
