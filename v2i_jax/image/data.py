@@ -148,7 +148,7 @@ class CaptionedImageSet(CaptionedImages):
 
 @dataclasses.dataclass(frozen=True)
 class EmojiEntry:
-  """One emoji of the default set: its characters, captions and keyword class."""
+  """One emoji of the default set: its characters, captions and class."""
   emoji: str
   captions: tuple[str, ...]
   class_id: int
@@ -833,18 +833,18 @@ def load_caption_dataset(name_or_dir: str = "emoji", split: str = "train", *, co
 # A picture of a data set.
 
 
-def contact_sheet_indices(data: CaptionedImages, count: int, seed: int = 0) -> list[int]:
-  """``count`` images to show: one per class in class order while there is room (so the keywords
-  of the emoji set come first, artwork styles taking turns), then others drawn at random."""
-  rng = np.random.default_rng(seed)
+def contact_sheet_indices(data: CaptionedImages, count: int, lead_classes: int = 0,
+                          seed: int = 0) -> list[int]:
+  """``count`` images to show: one of each of the first ``lead_classes`` classes (artwork styles
+  taking turns; the keywords for the emoji set), then others drawn at random, in order."""
   chosen = []
-  if data.class_ids is not None:
-    for class_id in range(len(data.class_names)):
-      members = np.flatnonzero(data.class_ids == class_id)
-      if len(members) and len(chosen) < count:
-        chosen.append(int(members[class_id % len(members)]))
-  rest = np.setdiff1d(np.arange(len(data)), chosen)
-  extra = rng.choice(rest, size=min(len(rest), count - len(chosen)), replace=False)
+  for class_id in range(lead_classes if data.class_ids is not None else 0):
+    members = np.flatnonzero(np.asarray(data.class_ids) == class_id)
+    if len(members) and len(chosen) < count:
+      chosen.append(int(members[class_id % len(members)]))
+  rest = np.setdiff1d(np.arange(data.num_images), chosen)
+  extra = np.random.default_rng(seed).choice(rest, size=min(len(rest), count - len(chosen)),
+                                             replace=False)
   return chosen + sorted(int(i) for i in extra)
 
 
