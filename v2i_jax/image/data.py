@@ -23,8 +23,9 @@ Split: an image is in "test" when a hash of ``(split_seed, source, code points)`
 styles are in "train"; it measures generalisation across artwork styles, not to unseen concepts.
 An image never changes split when other sources or emoji are added.
 
-Real data comes from a folder the user downloaded (tfds ``manual_dir`` style); see
-:func:`load_caption_dataset` for the layouts.
+Real data comes from a folder the user downloaded (tfds ``manual_dir`` style), in one of the
+layouts :data:`FLICKR30K_LAYOUT`, :data:`CUB_LAYOUT` or :data:`OXFORD102_LAYOUT` describe; a
+folder that is missing or laid out otherwise gets a :class:`CaptionDataError` that quotes them.
 """
 
 from __future__ import annotations
@@ -467,7 +468,9 @@ def _emoji_builder_class():
       size = self._image_config.image_size
       return tfds.core.DatasetInfo(
           builder=self,
-          description=__doc__.split("\n\n")[1],
+          description=("Emoji artwork on white with captions from emoji names, aliases, "
+                       "categories, tags and the Speech Commands keywords; see "
+                       "v2i_jax/image/data.py."),
           features=tfds.features.FeaturesDict({
               "image": tfds.features.Image(shape=(size, size, 3), encoding_format="png"),
               "captions": tfds.features.Sequence(tfds.features.Text()),
