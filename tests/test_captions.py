@@ -10,8 +10,9 @@ from v2i_jax.text import captions
 @pytest.fixture(scope="module")
 def kv():
   toy = KeyedVectors(3)
-  toy.add_vectors(["a", "b", "c", "cat", "5"],
-                  np.array([[1, -2, 3], [0, 5, -1], [2, 2, 2], [-4, 0, 1], [9, 9, -9]], np.float32))
+  toy.add_vectors(["a", "b", "c", "cat", "5", "o'clock", "dont"],
+                  np.array([[1, -2, 3], [0, 5, -1], [2, 2, 2], [-4, 0, 1], [9, 9, -9],
+                            [0, 0, 7], [-1, -1, -1]], np.float32))
   toy.source_name = "toy"
   return toy
 
@@ -21,7 +22,10 @@ def kv():
     ("T-shirt_red", ["t", "shirt", "red"]),
     ("red, green; blue!", ["red", "green", "blue"]),
     ("the dog's ball", ["the", "dog", "ball"]),
-    ("don't", ["dont"]),
+    ("the dog’s ball", ["the", "dog", "ball"]),
+    ("don't", ["don't"]),
+    ("six o’clock", ["six", "o'clock"]),
+    ("'quoted' words'", ["quoted", "words"]),
     ("5 cats and 12 dogs", ["5", "cats", "and", "12", "dogs"]),
     ("keycap: 5", ["keycap", "5"]),
     ("Café au lait", ["café", "au", "lait"]),
@@ -131,3 +135,13 @@ def test_nearest_labels_skips_unknown_labels(kv):
   cosine_a_c = np.dot([1, -2, 3, 1, -2, 3], [1, -2, 2, 2, 2, 3]) / (
       np.linalg.norm([1, -2, 3, 1, -2, 3]) * np.linalg.norm([1, -2, 2, 2, 2, 3]))
   assert ranked[0][1] == pytest.approx(cosine_a_c, rel=1e-6)
+
+
+def test_apostrophe_words_and_their_fallback(kv):
+  result = captions.embed_caption("5 o’clock, don't", kv)
+  assert result.known_words == ("5", "o'clock", "don't") and result.oov_words == ()
+  # 5 = [9, 9, -9], o'clock = [0, 0, 7], don't -> "dont" = [-1, -1, -1].
+  np.testing.assert_array_equal(result.vector, [-1, -1, -9, 9, 9, 7])
+  np.testing.assert_array_equal(captions.embed_captions(["5 o’clock, don't"], kv)[0],
+                                result.vector)
+  assert captions.word_index("can't", kv) == -1

@@ -20,17 +20,17 @@ import numpy as np
 from gensim.models import KeyedVectors
 
 # Bump when tokenize() changes, so caches of caption embeddings keyed by it are rebuilt.
-TOKENIZER_VERSION = 1
+TOKENIZER_VERSION = 2
 ON_EMPTY = ("error", "zeros")
 # Words gathered per pooling step: bounds the temporary [rows, words, dim] array.
 _POOL_CHUNK_WORDS = 1 << 16
 # Words offered in error messages when they are in the vocabulary.
 _EXAMPLE_WORDS = ("cat", "dog", "red", "bird", "house", "five", "happy")
 
-_POSSESSIVE = re.compile(r"(?<=\w)['’]s\b")
-_APOSTROPHE = re.compile(r"(?<=\w)['’](?=\w)")
-# Letters or digits of any script; hyphens, underscores and punctuation separate words.
-_TOKEN = re.compile(r"[^\W_]+")
+_POSSESSIVE = re.compile(r"(?<=\w)'s\b")
+# Letters or digits of any script, with apostrophes inside ("o'clock"); hyphens, underscores and
+# other punctuation separate words.
+_TOKEN = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 
 logger = logging.getLogger(__name__)
 
@@ -59,16 +59,25 @@ def tokenize(caption: str) -> list[str]:
   """Lower-cases and splits a caption into words and numbers.
 
   Hyphens, underscores and punctuation separate words ("t-shirt" -> "t", "shirt";
-  "cat_face" -> "cat", "face"); a possessive "'s" is dropped and other apostrophes inside a word
-  are removed ("dog's" -> "dog", "don't" -> "dont"); digits stay tokens ("5 cats" -> "5",
+  "cat_face" -> "cat", "face"); a possessive "'s" is dropped ("dog's" -> "dog") and other
+  apostrophes inside a word are kept as ASCII "'" ("six o’clock" -> "six", "o'clock"; the
+  look-up falls back to "dont" where "don't" is missing); digits stay tokens ("5 cats" -> "5",
   "cats"). Letters of any script are kept; symbols and emoji are dropped.
   """
   if not isinstance(caption, str):
     raise CaptionError(f"a caption must be a string, got {type(caption).__name__} {caption!r}.")
   text = unicodedata.normalize("NFC", caption).lower()
   if "'" in text or "’" in text:
-    text = _APOSTROPHE.sub("", _POSSESSIVE.sub("", text))
+    text = _POSSESSIVE.sub("", text.replace("’", "'"))
   return _TOKEN.findall(text)
+
+
+def word_index(word: str, kv: KeyedVectors) -> int:
+  """``word``'s row in ``kv``, trying it without apostrophes when missing; -1 if unknown."""
+  index = kv.key_to_index.get(word, -1)
+  if index < 0 and "'" in word:
+    index = kv.key_to_index.get(word.replace("'", ""), -1)
+  return index
 
 
 def vocabulary_name(kv: KeyedVectors) -> str:
@@ -87,13 +96,14 @@ def embed_caption(caption: str, kv: KeyedVectors, *, on_empty: str = "error") ->
   """
   _check_on_empty(on_empty)
   words = tokenize(caption)
-  known = tuple(w for w in words if w in kv.key_to_index)
-  oov = tuple(w for w in words if w not in kv.key_to_index)
+  rows = [word_index(w, kv) for w in words]
+  known = tuple(w for w, row in zip(words, rows) if row >= 0)
+  oov = tuple(w for w, row in zip(words, rows) if row < 0)
   if not known:
     if on_empty == "error":
       raise CaptionError(_no_known_word_message(caption, words, kv))
     return CaptionEmbedding(np.zeros(2 * kv.vector_size, np.float32), known, oov)
-  vectors = kv.vectors[[kv.key_to_index[w] for w in known]].astype(np.float32)
+  vectors = kv.vectors[[row for row in rows if row >= 0]].astype(np.float32)
   pooled = np.concatenate([vectors.min(axis=0), vectors.max(axis=0)])
   return CaptionEmbedding(pooled, known, oov)
 
@@ -109,6 +119,8 @@ def embed_captions_with_report(captions: Sequence[str], kv: KeyedVectors) -> Emb
   flat = list(itertools.chain.from_iterable(tokens))
   word_rows = np.fromiter(map(kv.key_to_index.get, flat, itertools.repeat(-1)), np.int64,
                           len(flat))
+  for i in np.flatnonzero(word_rows < 0):  # few: only unknown words get the second try
+    word_rows[i] = word_index(flat[i], kv)
   known = word_rows >= 0
   owner = np.repeat(np.arange(len(captions)), [len(t) for t in tokens])
   counts = np.bincount(owner[known], minlength=len(captions))
