@@ -11,6 +11,9 @@ r"""MFCC throughput and agreement: librosa one clip at a time vs the jitted JAX 
   after a warm-up call so numba's compile time is excluded; ``--librosa_clips`` clips.
 - JAX: ``features.make_mfcc_fn`` on batches of each ``--batch_sizes``, the numpy -> device copy
   and the result's copy back included, compile time reported apart.
+- librosa's mel product is a small BLAS matmul; OpenBLAS's thread pool makes it ~100x slower
+  on a busy machine (measured: 23 ms vs 0.13 ms), so this script pins numpy to one BLAS thread
+  (``OPENBLAS_NUM_THREADS=1`` unless set), the fastest setting for one clip at a time.
 - Max abs diff: largest |JAX - librosa| over the librosa clips (the tolerance the tests assert is
   ``features.MAX_ABS_DIFF``).
 Every timing is the median of ``--repeats``. The machine may be shared: the load average and the
@@ -23,10 +26,12 @@ import statistics
 import sys
 import time
 
-from absl import app
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # Before numpy loads OpenBLAS; see above.
+
+from absl import app  # pylint: disable=g-import-not-at-top,wrong-import-position
 from absl import flags
-import jax
-import numpy as np
+import jax  # pylint: disable=wrong-import-position
+import numpy as np  # pylint: disable=wrong-import-position
 
 # Run as a script from anywhere: the repository root holds the configs package.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -125,7 +130,8 @@ def main(argv):
                            _REPEATS.value) for name in _PRESETS.value]
   load = os.getloadavg()
   print(f"\nclips: {source}; device: {device}; load average {load[0]:.2f} {load[1]:.2f} "
-        f"{load[2]:.2f}; median of {_REPEATS.value}\n")
+        f"{load[2]:.2f}; OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}; "
+        f"median of {_REPEATS.value}\n")
   jax_columns = " | ".join(f"JAX B={b} clips/s" for b in batch_sizes)
   print(f"| preset | frames x coeffs | librosa clips/s | {jax_columns} | best speed-up | "
         "max abs diff |")
@@ -138,6 +144,7 @@ def main(argv):
   if _JSON.value:
     with open(_JSON.value, "w") as f:
       json.dump({"clips": source, "device": device, "load_average": load,
+                 "openblas_num_threads": os.environ["OPENBLAS_NUM_THREADS"],
                  "repeats": _REPEATS.value, "results": results}, f, indent=2)
 
 
