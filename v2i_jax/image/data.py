@@ -511,6 +511,7 @@ def prepare_emoji_dataset(config, data_dir: str | None = None):
 
   Returns ``(builder, seconds spent building)`` (0 when it was already built).
   """
+  available_sources(config.sources)  # Bad settings fail here, before a folder is made.
   builder = emoji_builder(config, data_dir)
   if builder.is_prepared():
     return builder, 0.0
