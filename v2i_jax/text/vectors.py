@@ -17,7 +17,6 @@ import functools
 import gzip
 import hashlib
 import os
-import time
 import zlib
 from typing import Iterable
 
@@ -173,7 +172,6 @@ def vectors_info(kv: KeyedVectors) -> dict:
 
 @functools.lru_cache(maxsize=4)
 def _load_cached(spec: VectorSource) -> KeyedVectors:
-  start = time.perf_counter()
   if spec.kind == "glove50":
     kv = _load_glove50()
   elif spec.kind == "word2vec":
@@ -181,7 +179,6 @@ def _load_cached(spec: VectorSource) -> KeyedVectors:
   else:
     kv = _train_word2vec(spec.captions, spec.dim, spec.seed, spec.epochs)
   kv.source_name = describe(spec)
-  kv.load_seconds = time.perf_counter() - start
   return kv
 
 
