@@ -70,7 +70,7 @@ def cache_key(data_dir: str, mfcc_cfg: features.MfccConfig | Mapping[str, Any],
 
 def load_features(data_dir: str, mfcc_cfg: features.MfccConfig | Mapping[str, Any],
                   cache_dir: str, words: Sequence[str] | None = None,
-                  batch_size: int = 256) -> FeatureSet:
+                  batch_size: int = 64) -> FeatureSet:
   """MFCCs of every clip of ``data_dir``, from the cache or computed (and cached) now.
 
   Args:
@@ -78,7 +78,8 @@ def load_features(data_dir: str, mfcc_cfg: features.MfccConfig | Mapping[str, An
     mfcc_cfg: an ``MfccConfig`` or a ConfigDict/dict with its fields (``configs/mfcc_presets``).
     cache_dir: where ``mfcc-<key>.npz`` files live (created if missing).
     words: the label order (default: every word folder, sorted).
-    batch_size: clips per call of the JAX feature function while building.
+    batch_size: clips per call of the JAX feature function while building (on CPU, 32-64 beat
+      256, whose intermediates fall out of cache; see benchmarks/mfcc.py).
   """
   cfg = features.MfccConfig.from_any(mfcc_cfg)
   words = dataset.words_in(data_dir) if words is None else list(words)
@@ -93,8 +94,13 @@ def load_features(data_dir: str, mfcc_cfg: features.MfccConfig | Mapping[str, An
     raw = _read_cache(path, key)
   else:
     raw = _build_cache(path, key, cfg, words, clips, batch_size)
-  splits = {name: (features.normalize(raw[f"x_{name}"], raw["mean"], raw["std"]).astype(np.float32),
-                   raw[f"y_{name}"]) for name in SPLITS}
+  splits = {}
+  for name in SPLITS:
+    x = raw[f"x_{name}"]
+    # features.normalize, done in place: the full data set is gigabytes at 101 x 40.
+    np.subtract(x, raw["mean"], out=x)
+    np.divide(x, raw["std"], out=x)
+    splits[name] = (x, raw[f"y_{name}"])
   return FeatureSet(splits=splits, words=tuple(words), mean=raw["mean"], std=raw["std"],
                     mfcc_cfg=cfg, cache_path=path)
 
