@@ -87,3 +87,47 @@ def _check_layout(data_dir: str) -> None:
         f"{data_dir}: no such folder. Expected the Speech Commands layout "
         "<root>/<word>/<speaker>_nohash_<n>.wav; build the default one with "
         "`python -m launch.build_speech_data`.")
+
+
+class TfdsDataError(RuntimeError):
+  """The tensorflow-datasets copy of Speech Commands is missing; the message says the fix."""
+
+
+def tfds_split_arrays(split: str, data_dir: str | None = None, max_examples: int | None = None,
+                      download: bool = False):
+  """One split of the tensorflow-datasets ``speech_commands`` builder as arrays.
+
+  That builder is the 12-class task (10 words, ``_silence_``, ``_unknown_``) over the real v0.02.
+  Returns ``(waveforms, labels, names)``: float32 ``[n, 16000]`` (shorter clips zero-padded),
+  int32 ``[n]``, and the class names (label i = names[i]). ``download=True`` fetches and prepares
+  the data (about 2.4 GB, needs a network); otherwise it must already be in ``data_dir``.
+  TensorFlow is imported here only, so the rest of the package runs without it.
+  """
+  import numpy as np
+  import tensorflow_datasets as tfds
+
+  from v2i_jax import audio
+
+  if split not in ("train", "validation", "test"):
+    raise ValueError(f"unknown split {split!r}; use train, validation or test.")
+  builder = tfds.builder("speech_commands", data_dir=data_dir)
+  if download:
+    builder.download_and_prepare()
+  try:
+    ds = builder.as_dataset(split=split, shuffle_files=False)
+  except AssertionError as e:  # tfds' "could not find data" check.
+    raise TfdsDataError(
+        f"tensorflow-datasets has no prepared speech_commands in {builder.data_dir!r} ({e}); "
+        "pass download=True on a machine with a network, or extract the real data set and read "
+        "it with list_clips().") from e
+  if max_examples is not None:
+    ds = ds.take(max_examples)
+  waveforms, labels = [], []
+  for example in tfds.as_numpy(ds):
+    samples = example["audio"].astype(np.float32) / 32768.0
+    waveforms.append(audio.fit_length(samples, audio.SAMPLE_RATE))
+    labels.append(int(example["label"]))
+  names = list(builder.info.features["label"].names)
+  return (np.stack(waveforms).astype(np.float32) if waveforms
+          else np.zeros((0, audio.SAMPLE_RATE), np.float32),
+          np.asarray(labels, np.int32), names)

@@ -1,0 +1,40 @@
+"""Default offline keyword data: the 35 Speech Commands v0.02 words spoken by espeak-ng voices.
+
+  python -m launch.build_speech_data --config configs/speech_data.py
+
+400 speakers (all 8 English accents x every usable voice variant, pitch 0-99, 120-240 wpm), one
+clip per speaker and word: 14,000 one-second clips, 10%/10% of the speakers held out for
+validation/test by the Speech Commands speaker hash.
+"""
+
+import ml_collections
+
+from v2i_jax.speech import synth
+
+
+def get_config() -> ml_collections.ConfigDict:
+  config = ml_collections.ConfigDict()
+  config.out_dir = "data_cache/speech_commands_synth"
+  config.words = synth.WORDS_V2
+  config.num_speakers = 400
+  config.clips_per_word = 1  # Repetitions of each word by each speaker (later ones vary a bit).
+  config.seed = 0
+
+  # Who speaks: accent x variant pairs are dealt evenly; pitch (espeak 0-99) and rate (words
+  # per minute) are uniform per speaker.
+  config.accents = synth.ENGLISH_ACCENTS
+  config.exclude_variants = ()
+  config.pitch_range = (0, 99)
+  config.rate_range = (120, 240)
+  config.max_word_seconds = 0.9  # Slower voices speed up to fit; nothing is ever cut.
+
+  # How it sounds: peak level of the word, and background noise (from _background_noise_/).
+  config.peak_dbfs_range = (-30.0, -1.0)
+  config.noise_probability = 0.8
+  config.snr_db_range = (10.0, 40.0)
+  config.background_noise_seconds = 30.0
+
+  # The Speech Commands README's split percentages (hash of the speaker id).
+  config.validation_percentage = 10.0
+  config.testing_percentage = 10.0
+  return config

