@@ -173,6 +173,8 @@ def test_too_few_examples_and_empty_folders_say_the_fix(feature_set, tmp_path):
   x, y = feature_set.splits["validation"]
   with pytest.raises(input_pipeline.FeatureDataError, match="batch_size"):
     input_pipeline.train_batches(x, y, 100, seed=0)
+  with pytest.raises(ValueError, match="start_step"):
+    input_pipeline.train_batches(x, y, 4, seed=0, start_step=-1)
   (tmp_path / "data" / "cat").mkdir(parents=True)
   with pytest.raises(input_pipeline.FeatureDataError, match="no training clips"):
     input_pipeline.load_features(str(tmp_path / "data"), CFG, str(tmp_path / "cache"))

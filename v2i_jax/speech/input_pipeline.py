@@ -151,6 +151,8 @@ def train_batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int,
   tf = _tensorflow()
   x, y = _checked_examples(x, y)
   steps = steps_per_epoch(len(x), batch_size)
+  if start_step < 0:
+    raise ValueError(f"start_step must be >= 0, got {start_step}.")
   start_epoch, skip = divmod(int(start_step), steps)
   n = len(x)
 
