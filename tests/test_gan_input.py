@@ -208,3 +208,30 @@ def test_bad_pipeline_arguments(spec):
     gan_input.GanInput(_data(num_images=5), emb, batch_size=2)
   with pytest.raises(ValueError, match="negative"):
     gan_input.GanInput(data, emb, batch_size=2).batch(-1)
+
+
+def test_dominant_class_and_repeated_text_use_the_exact_fallbacks(spec):
+  # 30 images of class 0 and 2 of class 1, so drawing another class by rejection mostly fails;
+  # class 1's captions are mostly "red bird", which 29 class-0 images have too, so drawing a
+  # caption of other text by rejection often fails. The exact draws must take over.
+  caps = [["cat dog"] if i == 0 else ["red bird", "cat sun"] for i in range(30)]
+  caps += [["red bird"] * 7 + ["blue car"], ["red bird"] * 7 + ["small tree"]]
+  data = CaptionedImages(np.zeros((32, 8, 8, 3), np.uint8), caps,
+                         np.array([0] * 30 + [1, 1]), ["many", "few"])
+  emb = gan_input.embed_dataset(data, spec)
+  pipeline = gan_input.GanInput(data, emb, batch_size=8, seed=0)
+  exact_calls = []
+  exact_wrong = pipeline._exact_wrong
+  pipeline._exact_wrong = lambda *args: exact_calls.append(1) or exact_wrong(*args)
+  class_1_rows = set(range(emb.first[30], len(emb.vectors)))
+  other_text = {emb.first[30] + 7, emb.first[31] + 7}  # "blue car", "small tree"
+  for step in range(40):
+    images, _, wrong = pipeline.indices(step)
+    for image, w in zip(images, wrong):
+      if image == 0:
+        assert w in class_1_rows
+      elif image < 30:  # has "red bird" itself
+        assert w in other_text
+      else:
+        assert w < emb.first[30]  # a caption of class 0
+  assert exact_calls  # the fallback ran (and the checks above held through it)
