@@ -28,7 +28,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.rate_range = (120, 240)
   config.max_word_seconds = 0.9  # Slower voices speed up to fit; nothing is ever cut.
 
-  # How it sounds: peak level of the word, and background noise (from _background_noise_/).
+  # How it sounds: where the word sits (centre +- jitter), its peak level, and background
+  # noise (from _background_noise_/).
+  config.offset_jitter_seconds = 0.15
   config.peak_dbfs_range = (-30.0, -1.0)
   config.noise_probability = 0.8
   config.snr_db_range = (10.0, 40.0)

@@ -157,7 +157,7 @@ def test_clips_vary_in_offset_and_loudness_and_keep_the_whole_word(tmp_path):
     assert loud[0] > 0 and loud[-1] < x.size - 1
     onsets.append(loud[0])
     peaks.append(20 * np.log10(peak))
-  assert np.std(onsets) > 1000  # Offsets spread over the second.
+  assert np.std(onsets) > 500  # Offsets spread around the middle.
   assert min(peaks) >= config.peak_dbfs_range[0] - 0.1
   assert max(peaks) <= config.peak_dbfs_range[1] + 0.1
   assert np.std(peaks) > 3

@@ -370,7 +370,12 @@ def _make_clip(word: str, speaker: Speaker, rng: np.random.Generator,
   peak_db = rng.uniform(*config.peak_dbfs_range)
   x = x * (10 ** (peak_db / 20) / max(float(np.max(np.abs(x))), 1e-9))
   clip = np.zeros(audio.SAMPLE_RATE, np.float32)
-  offset = int(rng.integers(0, audio.SAMPLE_RATE - x.size + 1))
+  # Like the real clips (cut around the loudest second of a recording), the word sits near the
+  # middle, shifted at random by up to offset_jitter_seconds, and always wholly inside.
+  jitter = int(config.offset_jitter_seconds * audio.SAMPLE_RATE)
+  centred = (audio.SAMPLE_RATE - x.size) // 2
+  offset = int(np.clip(centred + rng.integers(-jitter, jitter + 1), 0,
+                       audio.SAMPLE_RATE - x.size))
   clip[offset:offset + x.size] = x
   if rng.uniform() < config.noise_probability:
     noise = noise_list[int(rng.integers(len(noise_list)))]
