@@ -1,0 +1,137 @@
+"""The GAN's 4x4 convolutions, in the plain form and in an exact stride-1 form that runs faster.
+
+The paper's layers are kernel 4, stride 2, padding 1 convolutions (D) and transposed convolutions
+(G). On XLA:CPU a stride-2 convolution's input gradient and a stride-2 transposed convolution
+become dilated-input convolutions, which the fast conv library refuses, so they fall back to a
+slow path (see PERF_NOTES.md). The ``fast=True`` forms compute the same functions as stride-1
+work:
+
+- stride-2 conv = pad 1 + space-to-depth by 2 + 2x2 VALID conv with the kernel rearranged;
+- stride-2 transposed conv = 2x2 conv (pad 1) to 4x the channels, one group per output phase,
+  + depth-to-space (sub-pixel);
+- G's 1x1 -> 4x4 projection = a matrix product; D's 4x4 -> 1x1 head = a matrix product.
+
+Every layer stores one ``kernel`` of shape ``[4, 4, in, out]`` in the layout ``nn.Conv`` /
+``nn.ConvTranspose`` use, whichever form runs, so checkpoints do not depend on the choice.
+No layer has a bias (batch norm follows each one, or tanh / the logit at the end).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+# Radford et al. (DC-GAN): all conv weights drawn from N(0, 0.02).
+DCGAN_INIT = nn.initializers.normal(stddev=0.02)
+
+# XLA:CPU flag that sends the stride-1 convolutions to the Eigen path (about 1.6x on the GAN step,
+# PERF_NOTES.md). It is read when JAX starts its backend, so scripts add it before any JAX work.
+FAST_CPU_XLA_FLAG = "--xla_cpu_experimental_ynn_fusion_type=-individual_convolution"
+
+_DIMENSIONS = ("NHWC", "HWIO", "NHWC")
+
+
+def with_fast_cpu_flag(xla_flags: str) -> str:
+  """``xla_flags`` with :data:`FAST_CPU_XLA_FLAG` appended once (for ``os.environ['XLA_FLAGS']``)."""
+  if FAST_CPU_XLA_FLAG in xla_flags.split():
+    return xla_flags
+  return f"{xla_flags} {FAST_CPU_XLA_FLAG}".strip()
+
+
+def _space_to_depth(x: jax.Array) -> jax.Array:
+  """[B, 2H, 2W, C] -> [B, H, W, 4C], channels ordered (row phase, column phase, C)."""
+  b, h, w, c = x.shape
+  x = x.reshape(b, h // 2, 2, w // 2, 2, c).transpose(0, 1, 3, 2, 4, 5)
+  return x.reshape(b, h // 2, w // 2, 4 * c)
+
+
+def _phase_split(kernel: jax.Array) -> jax.Array:
+  """[4, 4, I, O] -> [p, q, a, b, I, O] with kernel tap (2p + a, 2q + b)."""
+  _, _, i, o = kernel.shape
+  return kernel.reshape(2, 2, 2, 2, i, o).transpose(0, 2, 1, 3, 4, 5)
+
+
+class _Kernel4x4(nn.Module):
+  """Shared fields: output channels, which form runs, compute dtype, initialiser."""
+  features: int
+  fast: bool = True
+  dtype: Any = jnp.float32
+  kernel_init: Callable[..., jax.Array] = DCGAN_INIT
+
+  def _kernel(self, in_features: int) -> jax.Array:
+    kernel = self.param("kernel", self.kernel_init, (4, 4, in_features, self.features))
+    return kernel.astype(self.dtype)
+
+
+class DownConv(_Kernel4x4):
+  """``nn.Conv(features, (4, 4), strides=2, padding=1, use_bias=False)``: [B,2H,2W,I] -> [B,H,W,O]."""
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    kernel = self._kernel(x.shape[-1])
+    x = x.astype(self.dtype)
+    if not self.fast:
+      return jax.lax.conv_general_dilated(
+          x, kernel, (2, 2), ((1, 1), (1, 1)), dimension_numbers=_DIMENSIONS)
+    # out[y] = sum_{p,a} xpad[2(y+p) + a] k[2p + a]: a 2x2 conv over the space-to-depth input.
+    i, o = kernel.shape[2:]
+    phase_kernel = _phase_split(kernel).reshape(2, 2, 4 * i, o)
+    x = _space_to_depth(jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0))))
+    return jax.lax.conv_general_dilated(x, phase_kernel, (1, 1), "VALID",
+                                        dimension_numbers=_DIMENSIONS)
+
+
+class UpConv(_Kernel4x4):
+  """``nn.ConvTranspose(features, (4, 4), strides=2, padding=2, use_bias=False)`` (PyTorch's
+  ``ConvTranspose2d(k=4, s=2, p=1)`` up to the kernel flip): [B,H,W,I] -> [B,2H,2W,O]."""
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    kernel = self._kernel(x.shape[-1])
+    x = x.astype(self.dtype)
+    if not self.fast:
+      return jax.lax.conv_transpose(
+          x, kernel, (2, 2), ((2, 2), (2, 2)), dimension_numbers=_DIMENSIONS)
+    # Output row 2r + a only sees input rows r - 1 + a and r + a, through taps a and a + 2: one 2x2
+    # conv over the input padded by 1 gives all four phases (a, b) as channel groups, phase (a, b)
+    # at offset (a, b) of its (H+1)x(W+1) map.
+    b, h, w, i = x.shape
+    o = kernel.shape[-1]
+    phase_kernel = _phase_split(kernel).transpose(0, 1, 4, 2, 3, 5).reshape(2, 2, i, 4 * o)
+    y = jax.lax.conv_general_dilated(x, phase_kernel, (1, 1), ((1, 1), (1, 1)),
+                                     dimension_numbers=_DIMENSIONS)
+    y = y.reshape(b, h + 1, w + 1, 2, 2, o)
+    rows = [jnp.stack([y[:, a:a + h, c:c + w, a, c] for c in (0, 1)], axis=3) for a in (0, 1)]
+    return jnp.stack(rows, axis=2).reshape(b, 2 * h, 2 * w, o)
+
+
+class Project4x4(_Kernel4x4):
+  """G's first layer, ``nn.ConvTranspose(features, (4, 4), padding='VALID')`` on a 1x1 map:
+  [B, I] -> [B, 4, 4, O]."""
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    kernel = self._kernel(x.shape[-1])
+    x = x.astype(self.dtype)
+    if not self.fast:
+      return jax.lax.conv_transpose(
+          x[:, None, None, :], kernel, (1, 1), "VALID", dimension_numbers=_DIMENSIONS)
+    # A VALID transposed conv on one pixel paints the kernel flipped in both spatial axes.
+    return jnp.einsum("bi,hwio->bhwo", x, kernel[::-1, ::-1])
+
+
+class Head4x4(_Kernel4x4):
+  """D's last layer, ``nn.Conv(features, (4, 4), padding='VALID')`` on a 4x4 map:
+  [B, 4, 4, I] -> [B, O]."""
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    kernel = self._kernel(x.shape[-1])
+    x = x.astype(self.dtype)
+    if not self.fast:
+      y = jax.lax.conv_general_dilated(x, kernel, (1, 1), "VALID", dimension_numbers=_DIMENSIONS)
+      return y[:, 0, 0, :]
+    return jnp.einsum("bhwi,hwio->bo", x, kernel)

@@ -1,0 +1,165 @@
+"""The paper's conditional DC-GAN (SPEC section 3): conditioning, generator and discriminator.
+
+Images are NHWC float32 in [-1, 1], 64x64x3. Channel counts are the paper's times ``width``:
+G 512 -> 256 -> 128 -> 64 -> 3, D 3 -> 64 -> 128 -> 256 -> 512, both with 4x4 stride-2 layers
+(:mod:`v2i_jax.image.layers`), batch norm, ReLU in G / LeakyReLU(0.2) in D and tanh at G's end.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from v2i_jax.image import layers
+
+CONDITIONINGS = ("noise", "augmentation")
+G_CHANNELS = (512, 256, 128, 64)
+D_CHANNELS = (64, 128, 256, 512)
+# D's text branch: Linear -> 256 -> LeakyReLU, reshaped to 4x4 maps of 16 channels.
+TEXT_FEATURES = 256
+TEXT_CHANNELS = TEXT_FEATURES // 16
+IMAGE_SIZE = 64
+
+
+def scaled_channels(channels: tuple[int, ...], width: float) -> tuple[int, ...]:
+  """The paper's channel counts times ``width`` (at least 1 each)."""
+  return tuple(max(1, round(c * width)) for c in channels)
+
+
+def leaky_relu(x: jax.Array) -> jax.Array:
+  return nn.leaky_relu(x, negative_slope=0.2)
+
+
+class GroupedBatchNorm(nn.Module):
+  """Batch norm over a batch that holds ``groups`` batches interleaved on the leading axis.
+
+  Row ``i`` belongs to group ``i % groups``; in training each group is normalised with its own
+  statistics, so one call on ``groups`` stacked batches computes exactly what ``groups`` separate
+  calls would (and the leading axis stays contiguous per device when it is sharded). The running
+  averages take the groups' statistics one after another, as separate calls would. Statistics
+  are computed in float32 whatever the compute dtype. Variable names follow ``nn.BatchNorm``.
+  """
+  momentum: float = 0.9
+  epsilon: float = 1e-5
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: jax.Array, train: bool, groups: int = 1) -> jax.Array:
+    c = x.shape[-1]
+    scale = self.param("scale", nn.initializers.ones, (c,))
+    bias = self.param("bias", nn.initializers.zeros, (c,))
+    running_mean = self.variable("batch_stats", "mean", jnp.zeros, (c,), jnp.float32)
+    running_var = self.variable("batch_stats", "var", jnp.ones, (c,), jnp.float32)
+    if not train:
+      inv = jax.lax.rsqrt(running_var.value + self.epsilon) * scale
+      return ((x - running_mean.value) * inv + bias).astype(self.dtype)
+    grouped = x.astype(jnp.float32).reshape(x.shape[0] // groups, groups, -1, c)
+    mean = grouped.mean(axis=(0, 2))
+    var = jnp.maximum((grouped * grouped).mean(axis=(0, 2)) - mean * mean, 0.0)
+    if not self.is_initializing():
+      m, v = running_mean.value, running_var.value
+      for g in range(groups):
+        m = self.momentum * m + (1.0 - self.momentum) * mean[g]
+        v = self.momentum * v + (1.0 - self.momentum) * var[g]
+      running_mean.value, running_var.value = m, v
+    inv = jax.lax.rsqrt(var + self.epsilon) * scale
+    y = (grouped - mean[:, None, :]) * inv[:, None, :] + bias
+    return y.reshape(x.shape).astype(self.dtype)
+
+
+class NoiseConditioning(nn.Module):
+  """The paper's c_hat = c + std * N(0, 1) (std 0.001), always on. Uses the 'conditioning' rng."""
+  std: float = 0.001
+
+  @nn.compact
+  def __call__(self, embedding: jax.Array) -> tuple[jax.Array, jax.Array]:
+    noise = jax.random.normal(self.make_rng("conditioning"), embedding.shape, embedding.dtype)
+    return embedding + self.std * noise, jnp.zeros((), jnp.float32)
+
+
+class ConditioningAugmentation(nn.Module):
+  """StackGAN's conditioning augmentation: FC + LeakyReLU -> (mu, log sigma^2), c_hat = mu +
+  sigma * eps, and the KL(N(mu, sigma^2) || N(0, I)) term (mean over the batch) for G's loss."""
+  features: int = 128
+
+  @nn.compact
+  def __call__(self, embedding: jax.Array) -> tuple[jax.Array, jax.Array]:
+    h = leaky_relu(nn.Dense(2 * self.features, name="fc")(embedding))
+    mu, log_var = jnp.split(h.astype(jnp.float32), 2, axis=-1)
+    eps = jax.random.normal(self.make_rng("conditioning"), mu.shape)
+    kl = 0.5 * jnp.mean(jnp.sum(mu * mu + jnp.exp(log_var) - 1.0 - log_var, axis=-1))
+    return mu + jnp.exp(0.5 * log_var) * eps, kl
+
+
+class Generator(nn.Module):
+  """G(z, caption embedding) -> ([B, 64, 64, 3] in [-1, 1], conditioning KL term).
+
+  concat[z; c_hat] -> 512x4x4 -> 256x8x8 -> 128x16x16 -> 64x32x32 -> 3x64x64 (channels times
+  ``width``), BN + ReLU between layers, tanh at the end. Needs the 'conditioning' rng.
+  """
+  width: float = 1.0
+  conditioning: str = "noise"
+  noise_std: float = 0.001
+  augmentation_features: int = 128
+  fast: bool = True
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, z: jax.Array, embedding: jax.Array, train: bool
+               ) -> tuple[jax.Array, jax.Array]:
+    if self.conditioning == "noise":
+      c_hat, kl = NoiseConditioning(self.noise_std, name="conditioning")(embedding)
+    elif self.conditioning == "augmentation":
+      c_hat, kl = ConditioningAugmentation(self.augmentation_features,
+                                           name="conditioning")(embedding)
+    else:
+      raise ValueError(f"unknown conditioning {self.conditioning!r}; use one of {CONDITIONINGS}.")
+    channels = scaled_channels(G_CHANNELS, self.width)
+    h = jnp.concatenate([z, c_hat.astype(z.dtype)], axis=-1)
+    h = layers.Project4x4(channels[0], self.fast, self.dtype, name="project")(h)
+    h = nn.relu(GroupedBatchNorm(dtype=self.dtype, name="project_bn")(h, train))
+    for i, c in enumerate(channels[1:], start=1):
+      h = layers.UpConv(c, self.fast, self.dtype, name=f"up{i}")(h)
+      h = nn.relu(GroupedBatchNorm(dtype=self.dtype, name=f"up{i}_bn")(h, train))
+    h = layers.UpConv(3, self.fast, self.dtype, name=f"up{len(channels)}")(h)
+    return jnp.tanh(h.astype(jnp.float32)), kl
+
+
+class Discriminator(nn.Module):
+  """D(image, caption embedding) -> one real/fake logit per pair.
+
+  Image trunk 3x64x64 -> 64x32x32 -> 128x16x16 -> 256x8x8 -> 512x4x4 (channels times ``width``;
+  LeakyReLU(0.2), BN on all but the first), text Dense(256) + LeakyReLU reshaped to 16x4x4 and
+  concatenated on channels, then a 4x4 conv to one logit. :meth:`features` and :meth:`score` are
+  the two halves, so one trunk pass can serve several captions (GAN-CLS's real/right and
+  real/wrong pairs share the real images' features).
+  """
+  width: float = 1.0
+  fast: bool = True
+  dtype: Any = jnp.float32
+
+  def setup(self):
+    channels = scaled_channels(D_CHANNELS, self.width)
+    self.convs = [layers.DownConv(c, self.fast, self.dtype) for c in channels]
+    self.norms = [GroupedBatchNorm(dtype=self.dtype) for _ in channels[1:]]
+    self.text = nn.Dense(TEXT_FEATURES, dtype=self.dtype)
+    self.head = layers.Head4x4(1, self.fast, self.dtype)
+
+  def features(self, images: jax.Array, train: bool, groups: int = 1) -> jax.Array:
+    """[N, 64, 64, 3] -> [N, 4, 4, C]; ``groups`` interleaved batches get their own BN stats."""
+    h = leaky_relu(self.convs[0](images))
+    for conv, norm in zip(self.convs[1:], self.norms):
+      h = leaky_relu(norm(conv(h), train, groups))
+    return h
+
+  def score(self, features: jax.Array, embeddings: jax.Array) -> jax.Array:
+    """Trunk features [N, 4, 4, C] and caption embeddings [N, E] -> logits [N] (float32)."""
+    text = leaky_relu(self.text(embeddings)).reshape(-1, 4, 4, TEXT_CHANNELS)
+    h = jnp.concatenate([features, text.astype(features.dtype)], axis=-1)
+    return self.head(h)[:, 0].astype(jnp.float32)
+
+  def __call__(self, images: jax.Array, embeddings: jax.Array, train: bool) -> jax.Array:
+    return self.score(self.features(images, train), embeddings)

@@ -1,0 +1,488 @@
+"""Conditional DC-GAN training: one state value, one jitted D-then-G step, a loop that survives.
+
+Batches are dicts of host arrays: ``image`` float32 [B, 64, 64, 3] in [-1, 1], ``embedding`` and
+``wrong_embedding`` float32 [B, E] (the caption of the image and a real caption of another image).
+The loss is Reed et al.'s matching-aware GAN-CLS, from logits:
+
+  L_D = BCE(D(real, right), 1) + 0.5 * [BCE(D(real, wrong), 0) + BCE(D(fake, right), 0)]
+  L_G = BCE(D(fake, right), 1)  [+ BCE(D(G(z', interpolated), interpolated), 1) with GAN-INT]
+                                [+ kl_weight * KL with conditioning augmentation]
+
+The step runs G forward once, updates D on the detached fakes, then back-propagates G's loss
+through the updated D into the saved G forward pass (``jax.vjp``), like the reference DC-GAN.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Any, Iterable, Iterator, Mapping
+
+import flax
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+
+from v2i_jax.image import models
+from v2i_jax.training import checkpoint as checkpoint_lib
+from v2i_jax.training import loop as loop_lib
+from v2i_jax.training import mesh as mesh_lib
+
+Batch = Mapping[str, np.ndarray]
+DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
+# Config fields that fix the shapes of the saved parameters; a checkpoint must match them.
+ARCHITECTURE_FIELDS = ("embedding_dim", "z_dim", "width", "conditioning", "augmentation_features")
+
+
+class GANConfigError(ValueError):
+  """A config value the GAN cannot train with; the message names the field and a valid value."""
+
+
+class GANDataError(ValueError):
+  """Batches that do not have the shapes the config promises."""
+
+
+class RetraceError(RuntimeError):
+  """The train step was traced a second time (a shape, dtype or sharding changed between steps)."""
+
+
+@flax.struct.dataclass
+class GANState:
+  """Everything training changes, as one pytree; the modules and optimisers are static."""
+  step: jax.Array
+  g_params: Any
+  g_batch_stats: Any
+  d_params: Any
+  d_batch_stats: Any
+  g_opt_state: Any
+  d_opt_state: Any
+  g_ema_params: Any  # None unless config.g_ema_decay > 0.
+  generator: models.Generator = flax.struct.field(pytree_node=False)
+  discriminator: models.Discriminator = flax.struct.field(pytree_node=False)
+  g_tx: optax.GradientTransformation = flax.struct.field(pytree_node=False)
+  d_tx: optax.GradientTransformation = flax.struct.field(pytree_node=False)
+
+  def generator_variables(self) -> dict[str, Any]:
+    """G's variables for sampling: the EMA weights when kept, else the trained ones."""
+    params = self.g_params if self.g_ema_params is None else self.g_ema_params
+    return {"params": params, "batch_stats": self.g_batch_stats}
+
+
+def check_config(config: ml_collections.ConfigDict) -> None:
+  """Raises :class:`GANConfigError` for values the model or loop cannot use."""
+  def need(ok: bool, message: str) -> None:
+    if not ok:
+      raise GANConfigError(message)
+  need(config.conditioning in models.CONDITIONINGS,
+       f"config.conditioning={config.conditioning!r}; use one of {models.CONDITIONINGS}.")
+  need(config.dtype in DTYPES, f"config.dtype={config.dtype!r}; use one of {tuple(DTYPES)}.")
+  for field in ("embedding_dim", "z_dim", "batch_size", "log_every", "sample_every",
+                "checkpoint_every", "keep_checkpoints", "samples_per_caption"):
+    need(int(config[field]) > 0, f"config.{field}={config[field]!r}; it must be a positive int.")
+  need(config.width > 0, f"config.width={config.width!r}; use a positive multiplier (1.0 = paper).")
+  need(0.0 <= config.g_ema_decay < 1.0,
+       f"config.g_ema_decay={config.g_ema_decay!r}; use 0 (off) or a decay in (0, 1), e.g. 0.999.")
+  need(config.num_train_steps > 0 or config.num_epochs > 0,
+       "set config.num_train_steps or config.num_epochs to a positive number.")
+
+
+def make_models(config: ml_collections.ConfigDict
+                ) -> tuple[models.Generator, models.Discriminator]:
+  dtype = DTYPES[config.dtype]
+  generator = models.Generator(
+      width=config.width, conditioning=config.conditioning, noise_std=config.noise_std,
+      augmentation_features=config.augmentation_features, fast=config.fast_layers, dtype=dtype)
+  discriminator = models.Discriminator(width=config.width, fast=config.fast_layers, dtype=dtype)
+  return generator, discriminator
+
+
+def create_train_state(rng: jax.Array, config: ml_collections.ConfigDict) -> GANState:
+  """Fresh G and D (DC-GAN init), Adam(lr, beta1, beta2) for each, step 0."""
+  check_config(config)
+  generator, discriminator = make_models(config)
+  make_tx = lambda: optax.adam(config.learning_rate, b1=config.beta1, b2=config.beta2)
+  g_tx, d_tx = make_tx(), make_tx()
+
+  # One jitted init: op-by-op initialisation compiles every small op on its own (slow on CPU).
+  @jax.jit
+  def init(rng):
+    g_rng, d_rng, cond_rng = jax.random.split(rng, 3)
+    z = jnp.zeros((1, config.z_dim))
+    embedding = jnp.zeros((1, config.embedding_dim))
+    image = jnp.zeros((1, models.IMAGE_SIZE, models.IMAGE_SIZE, 3))
+    g_vars = generator.init({"params": g_rng, "conditioning": cond_rng}, z, embedding,
+                            train=False)
+    d_vars = discriminator.init(d_rng, image, embedding, train=False)
+    return GANState(
+        step=jnp.zeros((), jnp.int32),
+        g_params=g_vars["params"], g_batch_stats=g_vars["batch_stats"],
+        d_params=d_vars["params"], d_batch_stats=d_vars["batch_stats"],
+        g_opt_state=g_tx.init(g_vars["params"]), d_opt_state=d_tx.init(d_vars["params"]),
+        g_ema_params=g_vars["params"] if config.g_ema_decay > 0 else None,
+        generator=generator, discriminator=discriminator, g_tx=g_tx, d_tx=d_tx)
+
+  return init(rng)
+
+
+def _interleave(*xs: jax.Array) -> jax.Array:
+  """Row i of x_k goes to row len(xs) * i + k: each device's slice stays whole when sharded."""
+  return jnp.stack(xs, axis=1).reshape((-1,) + xs[0].shape[1:])
+
+
+def _deinterleave(x: jax.Array, n: int) -> tuple[jax.Array, ...]:
+  x = x.reshape((-1, n) + x.shape[1:])
+  return tuple(x[:, k] for k in range(n))
+
+
+def _discriminate(discriminator: models.Discriminator, params: Any, batch_stats: Any,
+                  images: tuple[jax.Array, ...], pairs: tuple[tuple[int, jax.Array], ...],
+                  fused: bool) -> tuple[tuple[jax.Array, ...], Any]:
+  """D's logits for each (index into ``images``, embeddings) pair, in training mode.
+
+  Fused: one trunk pass over all image batches (each with its own BN statistics, so the same
+  maths as separate calls) and one head pass over all pairs. Unfused: one full D call per pair,
+  as the straightforward code would write it.
+  """
+  if not fused:
+    logits, stats = [], batch_stats
+    for index, embeddings in pairs:
+      out, updates = discriminator.apply(
+          {"params": params, "batch_stats": stats}, images[index], embeddings, train=True,
+          mutable=["batch_stats"])
+      logits.append(out)
+      stats = updates["batch_stats"]
+    return tuple(logits), stats
+  features, updates = discriminator.apply(
+      {"params": params, "batch_stats": batch_stats}, _interleave(*images), train=True,
+      groups=len(images), method=models.Discriminator.features, mutable=["batch_stats"])
+  features = _deinterleave(features, len(images))
+  logits = discriminator.apply(
+      {"params": params}, _interleave(*(features[i] for i, _ in pairs)),
+      _interleave(*(e for _, e in pairs)), method=models.Discriminator.score)
+  return _deinterleave(logits, len(pairs)), updates["batch_stats"]
+
+
+def _bce(logits: jax.Array, label: float) -> jax.Array:
+  return optax.sigmoid_binary_cross_entropy(logits, jnp.full_like(logits, label)).mean()
+
+
+def train_step(state: GANState, batch: Batch, base_rng: jax.Array,
+               config: ml_collections.ConfigDict) -> tuple[GANState, dict[str, jax.Array]]:
+  """One D update then one G update. Pure; :func:`make_train_step` jits it."""
+  rng = jax.random.fold_in(base_rng, state.step)
+  z_rng, cond_rng, z_int_rng = jax.random.split(rng, 3)
+  real, right, wrong = batch["image"], batch["embedding"], batch["wrong_embedding"]
+  n = real.shape[0]
+  interpolated = config.gan_int_beta * right + (1.0 - config.gan_int_beta) * wrong
+  fused = config.fuse_discriminator_passes
+
+  def generate(g_params):
+    """G's outputs (fakes, interpolated-caption fakes, KL) with G's batch stats as aux."""
+    variables = {"params": g_params, "batch_stats": state.g_batch_stats}
+    z = jax.random.normal(z_rng, (n, config.z_dim))
+    (fake, kl), updates = state.generator.apply(
+        variables, z, right, train=True, rngs={"conditioning": cond_rng},
+        mutable=["batch_stats"])
+    outputs = {"fake": fake, "kl": kl}
+    if config.gan_int:
+      z_int = jax.random.normal(z_int_rng, (n, config.z_dim))
+      (outputs["fake_int"], kl_int), updates = state.generator.apply(
+          {"params": g_params, **updates}, z_int, interpolated, train=True,
+          rngs={"conditioning": jax.random.fold_in(cond_rng, 1)}, mutable=["batch_stats"])
+      outputs["kl"] = 0.5 * (kl + kl_int)
+    return outputs, updates["batch_stats"]
+
+  g_outputs, g_vjp, g_batch_stats = jax.vjp(generate, state.g_params, has_aux=True)
+  fake = jax.lax.stop_gradient(g_outputs["fake"])
+
+  def d_loss_fn(d_params):
+    (l_real, l_wrong, l_fake), stats = _discriminate(
+        state.discriminator, d_params, state.d_batch_stats, (real, fake),
+        ((0, right), (0, wrong), (1, right)), fused)
+    loss = _bce(l_real, 1.0) + 0.5 * (_bce(l_wrong, 0.0) + _bce(l_fake, 0.0))
+    return loss, (stats, l_real, l_wrong, l_fake)
+
+  (d_loss, (d_batch_stats, l_real, l_wrong, l_fake)), d_grads = jax.value_and_grad(
+      d_loss_fn, has_aux=True)(state.d_params)
+  d_updates, d_opt_state = state.d_tx.update(d_grads, state.d_opt_state, state.d_params)
+  d_params = optax.apply_updates(state.d_params, d_updates)
+
+  def g_adversarial_loss(outputs):
+    images, pairs = (outputs["fake"],), ((0, right),)
+    if config.gan_int:
+      images, pairs = images + (outputs["fake_int"],), pairs + ((1, interpolated),)
+    # D's batch stats from this pass are dropped: D only ever runs in training mode.
+    logits, _ = _discriminate(state.discriminator, d_params, d_batch_stats, images, pairs, fused)
+    return sum(_bce(l, 1.0) for l in logits)
+
+  g_adversarial, output_grads = jax.value_and_grad(g_adversarial_loss)(g_outputs)
+  output_grads["kl"] = jnp.asarray(config.augmentation_kl_weight, jnp.float32)
+  (g_grads,) = g_vjp(output_grads)
+  g_updates, g_opt_state = state.g_tx.update(g_grads, state.g_opt_state, state.g_params)
+  g_params = optax.apply_updates(state.g_params, g_updates)
+  g_ema_params = state.g_ema_params
+  if g_ema_params is not None:
+    g_ema_params = optax.incremental_update(g_params, g_ema_params, 1.0 - config.g_ema_decay)
+
+  new_state = state.replace(
+      step=state.step + 1, g_params=g_params, g_batch_stats=g_batch_stats, d_params=d_params,
+      d_batch_stats=d_batch_stats, g_opt_state=g_opt_state, d_opt_state=d_opt_state,
+      g_ema_params=g_ema_params)
+  metrics = {
+      "d_loss": d_loss,
+      "g_loss": g_adversarial + config.augmentation_kl_weight * g_outputs["kl"],
+      "d_real": jax.nn.sigmoid(l_real).mean(),
+      "d_wrong": jax.nn.sigmoid(l_wrong).mean(),
+      "d_fake": jax.nn.sigmoid(l_fake).mean(),
+      "kl": g_outputs["kl"],
+  }
+  return new_state, metrics
+
+
+class CompiledStep:
+  """The jitted :func:`train_step` over a mesh: state replicated and donated, batch sharded on
+  its leading axis. Calling it a second time with different shapes raises :class:`RetraceError`
+  instead of silently compiling again."""
+
+  def __init__(self, config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh):
+    self.traces = 0
+
+    def counted_step(state, batch, base_rng):
+      self.traces += 1
+      if self.traces > 1:
+        raise RetraceError(
+            "the GAN train step is being compiled a second time: every batch must have the same "
+            "shapes and dtypes (config.batch_size x 64 x 64 x 3 float32 images, [B, "
+            "config.embedding_dim] float32 embeddings) and the state must keep its structure.")
+      return train_step(state, batch, base_rng, config)
+
+    replicated = mesh_lib.replicated_sharding(mesh)
+    self._jitted = jax.jit(
+        counted_step, in_shardings=(replicated, mesh_lib.batch_sharding(mesh), replicated),
+        out_shardings=(replicated, replicated), donate_argnums=(0,))
+
+  def __call__(self, state: GANState, batch: Batch, base_rng: jax.Array
+               ) -> tuple[GANState, dict[str, jax.Array]]:
+    return self._jitted(state, batch, base_rng)
+
+  def lower(self, state: GANState, batch: Batch, base_rng: jax.Array):
+    return self._jitted.lower(state, batch, base_rng)
+
+
+def generate_images(generator: models.Generator, variables: Any, z: jax.Array,
+                    embeddings: jax.Array, rng: jax.Array) -> jax.Array:
+  """G in inference mode (running BN statistics): [N, 64, 64, 3] uint8."""
+  images, _ = generator.apply(variables, z, embeddings, train=False, rngs={"conditioning": rng})
+  return jnp.round((images + 1.0) * 127.5).clip(0, 255).astype(jnp.uint8)
+
+
+generate_images_jit = jax.jit(generate_images, static_argnums=0)
+
+
+def image_grid(images: np.ndarray, row_labels: Iterable[str] | None = None) -> np.ndarray:
+  """[rows, cols, H, W, 3] uint8 -> one HWC uint8 image with 2-px gaps and optional row labels."""
+  rows, cols, h, w, _ = images.shape
+  gap = 2
+  label_width = 0 if row_labels is None else 72
+  grid = np.full((rows * (h + gap) + gap, label_width + cols * (w + gap) + gap, 3), 255, np.uint8)
+  for r in range(rows):
+    for c in range(cols):
+      y, x = gap + r * (h + gap), label_width + gap + c * (w + gap)
+      grid[y:y + h, x:x + w] = images[r, c]
+  if row_labels is not None:
+    from PIL import Image, ImageDraw
+    picture = Image.fromarray(grid)
+    draw = ImageDraw.Draw(picture)
+    for r, label in enumerate(row_labels):
+      draw.text((3, gap + r * (h + gap) + h // 2 - 6), str(label)[:11], fill=(0, 0, 0))
+    grid = np.asarray(picture)
+  return grid
+
+
+def save_png(path: str, image_hwc_uint8: np.ndarray) -> None:
+  from PIL import Image
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  Image.fromarray(image_hwc_uint8).save(path)
+
+
+def plot_loss_curves(workdir: str) -> str | None:
+  """``workdir/loss_curves.png`` from ``metrics.jsonl``: the losses and D's mean outputs."""
+  rows = loop_lib.read_metrics(workdir)
+  if not rows:
+    return None
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  steps = [r["step"] for r in rows]
+  fig, (ax_loss, ax_prob) = plt.subplots(1, 2, figsize=(11, 4))
+  for key in ("d_loss", "g_loss"):
+    ax_loss.plot(steps, [r.get(key, np.nan) for r in rows], label=key)
+  for key in ("d_real", "d_wrong", "d_fake"):
+    ax_prob.plot(steps, [r.get(key, np.nan) for r in rows], label=f"mean {key}")
+  ax_loss.set(xlabel="step", ylabel="loss", title="GAN-CLS losses")
+  ax_prob.set(xlabel="step", ylabel="sigmoid(D)", title="D on real/right, real/wrong, fake",
+              ylim=(0, 1))
+  ax_loss.legend()
+  ax_prob.legend()
+  fig.tight_layout()
+  path = os.path.join(workdir, "loss_curves.png")
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
+  return path
+
+
+def checkpoint_meta(config: ml_collections.ConfigDict) -> dict[str, Any]:
+  """What a restorer checks: the word vectors the captions were embedded with, the model shape."""
+  return {
+      "embedding_source": config.embedding_source,
+      "embedding_dim": int(config.embedding_dim),
+      "architecture": {f: config[f] for f in ARCHITECTURE_FIELDS},
+      "config": config.to_dict(),
+  }
+
+
+def check_resumable(saved: Mapping[str, Any], config: ml_collections.ConfigDict,
+                    directory: str) -> None:
+  """Raises :class:`checkpoint_lib.CheckpointError` if ``directory`` holds another model."""
+  current = checkpoint_meta(config)
+  for key in ("embedding_source", "architecture"):
+    if saved.get(key) != current[key]:
+      raise checkpoint_lib.CheckpointError(
+          f"{directory} holds a GAN with {key}={saved.get(key)!r} but the config asks for "
+          f"{current[key]!r}; use a new --workdir or the config that wrote it.")
+
+
+def check_batch(batch: Batch, config: ml_collections.ConfigDict) -> None:
+  expected = {
+      "image": (config.batch_size, models.IMAGE_SIZE, models.IMAGE_SIZE, 3),
+      "embedding": (config.batch_size, config.embedding_dim),
+      "wrong_embedding": (config.batch_size, config.embedding_dim),
+  }
+  for key, shape in expected.items():
+    if key not in batch:
+      raise GANDataError(f"the batch has no {key!r}; it needs keys {sorted(expected)}.")
+    got = np.shape(batch[key])
+    if got != shape:
+      raise GANDataError(
+          f"batch[{key!r}] has shape {got}, expected {shape} from config.batch_size="
+          f"{config.batch_size} and config.embedding_dim={config.embedding_dim}; make the data "
+          "pipeline and the config agree (embedding_dim is 2 x the word-vector size).")
+
+
+def synthetic_batches(config: ml_collections.ConfigDict, seed: int = 0) -> Iterator[dict]:
+  """Endless random batches with the pipeline's shapes, for tests and benchmarks."""
+  rng = np.random.default_rng(seed)
+  b, e = config.batch_size, config.embedding_dim
+  while True:
+    yield {
+        "image": rng.uniform(-1, 1, (b, models.IMAGE_SIZE, models.IMAGE_SIZE, 3)).astype(np.float32),
+        "embedding": rng.normal(size=(b, e)).astype(np.float32),
+        "wrong_embedding": rng.normal(size=(b, e)).astype(np.float32),
+    }
+
+
+def total_steps(config: ml_collections.ConfigDict, steps_per_epoch: int | None) -> int:
+  if config.num_train_steps > 0:
+    return int(config.num_train_steps)
+  if not steps_per_epoch:
+    raise GANConfigError(
+        f"config.num_epochs={config.num_epochs} needs the data set's steps per epoch; pass "
+        "steps_per_epoch or set config.num_train_steps.")
+  return int(config.num_epochs * steps_per_epoch)
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
+                       batches: Iterable[Batch] | None = None,
+                       sample_embeddings: np.ndarray | None = None,
+                       sample_captions: list[str] | None = None,
+                       steps_per_epoch: int | None = None) -> GANState:
+  """Trains (or resumes) the GAN in ``workdir`` and returns the final state.
+
+  ``batches``: an iterable of host batch dicts (see module doc) that lasts the whole run; None
+  builds the caption-embedding pipeline from the config (:func:`default_batches`).
+  ``sample_embeddings`` [K, E] with ``sample_captions`` (K names): the fixed captions of the
+  sample grids; None takes the first K = len(config.sample_captions) embeddings of the first batch.
+  Writes ``checkpoints/`` (auto-resumed), ``tensorboard/``, ``metrics.jsonl``,
+  ``samples/step_XXXXXX.png`` (rows = captions, columns = fixed z) and ``loss_curves.png``.
+  """
+  check_config(config)
+  if batches is None:
+    batches, sample_embeddings, sample_captions, steps_per_epoch = default_batches(config)
+  num_steps = total_steps(config, steps_per_epoch)
+  mesh = mesh_lib.make_mesh()
+  mesh_lib.check_batch_size(config.batch_size, mesh)
+  init_rng, step_rng, sample_rng = jax.random.split(jax.random.PRNGKey(config.seed), 3)
+  state = mesh_lib.replicate(create_train_state(init_rng, config), mesh)
+  checkpoints = checkpoint_lib.Checkpointer(
+      os.path.join(workdir, "checkpoints"), max_to_keep=config.keep_checkpoints)
+  meta = checkpoint_meta(config)
+  last_good_step = checkpoints.latest_step()
+  start = 0
+  if last_good_step is not None:
+    check_resumable(checkpoints.restore_meta(), config, checkpoints.directory)
+    start, state, _ = checkpoints.restore(state)
+    last_good_step = start
+  step_fn = CompiledStep(config, mesh)
+  step_rng = mesh_lib.replicate(step_rng, mesh)
+  writer = loop_lib.MetricWriter(workdir)
+  batch_iter = iter(batches)
+  fixed_z = jax.random.normal(jax.random.fold_in(sample_rng, 0),
+                              (config.samples_per_caption, config.z_dim))
+
+  def write_samples(step: int) -> None:
+    k, n = sample_embeddings.shape[0], config.samples_per_caption
+    images = generate_images_jit(
+        state.generator, state.generator_variables(), jnp.tile(fixed_z, (k, 1)),
+        jnp.repeat(jnp.asarray(sample_embeddings, jnp.float32), n, axis=0),
+        jax.random.fold_in(sample_rng, 1))
+    grid = image_grid(np.asarray(images).reshape(k, n, *images.shape[1:]), sample_captions)
+    save_png(os.path.join(workdir, "samples", f"step_{step:06d}.png"), grid)
+    writer.image(step, "samples", grid)
+
+  pending = []
+  bar = loop_lib.progress(num_steps, start, desc="gan")
+  try:
+    for step in range(start, num_steps):
+      try:
+        batch = next(batch_iter)
+      except StopIteration:
+        raise GANDataError(f"the batches ran out after {step - start} steps of {num_steps}; "
+                           "pass an iterator that repeats (e.g. tf.data .repeat()).") from None
+      if step == start:
+        check_batch(batch, config)
+        if sample_embeddings is None:
+          sample_embeddings = np.asarray(batch["embedding"][:len(config.sample_captions)])
+          sample_captions = [f"batch[{i}]" for i in range(len(sample_embeddings))]
+      state, metrics = step_fn(state, mesh_lib.shard_batch(batch, mesh), step_rng)
+      pending.append(metrics)
+      done = step + 1
+      bar.update(1)
+      if done % config.log_every == 0 or done == num_steps:
+        means = {k: float(np.mean([m[k] for m in jax.device_get(pending)])) for k in pending[0]}
+        pending = []
+        loop_lib.check_finite(means, done, last_good_step, workdir)
+        writer.scalars(done, means)
+        bar.set_postfix(d=f"{means['d_loss']:.3f}", g=f"{means['g_loss']:.3f}")
+      if done % config.sample_every == 0 or done == num_steps:
+        write_samples(done)
+      if done % config.checkpoint_every == 0 or done == num_steps:
+        # Never save a state that came out of a non-finite step.
+        loop_lib.check_finite(jax.device_get(metrics), done, last_good_step, workdir)
+        checkpoints.save(done, state, meta)
+        last_good_step = done
+        plot_loss_curves(workdir)
+  finally:
+    bar.close()
+    writer.close()
+    checkpoints.close()
+  return state
+
+
+def default_batches(config: ml_collections.ConfigDict):
+  """Hook for the caption-embedding pipeline: (batches, sample embeddings, their captions,
+  steps per epoch) built from the config. The pipeline lives in ``v2i_jax.text.gan_input``."""
+  raise GANDataError(
+      "train_and_evaluate got no batches and the caption-embedding pipeline is not wired in yet; "
+      "pass batches=... (an iterator of {'image', 'embedding', 'wrong_embedding'} dicts).")
