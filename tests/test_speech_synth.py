@@ -182,6 +182,24 @@ def test_build_refuses_a_folder_it_did_not_make(tmp_path):
   (tmp_path / "notes.txt").write_text("mine")
   with pytest.raises(synth.SynthError, match="not a data set built by this tool"):
     synth.build_dataset(str(tmp_path), tiny_config(), progress=False)
+  (tmp_path / synth.INFO_FILE).write_text('{"name": "speech_commands"}')  # A tfds folder's.
+  with pytest.raises(synth.SynthError, match="not a data set built by this tool"):
+    synth.build_dataset(str(tmp_path), tiny_config(), progress=False)
+  assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("words", (), "words is empty"),
+    ("words", ("cat", "Dog"), "lowercase"),
+    ("max_word_seconds", 1.5, "max_word_seconds"),
+    ("peak_dbfs_range", (-10.0, 3.0), "peak_dbfs_range"),
+    ("noise_probability", 2.0, "noise_probability"),
+    ("testing_percentage", 95.0, "leave some"),
+])
+def test_build_rejects_bad_configs(tmp_path, field, value, message):
+  with pytest.raises(synth.SynthError, match=message):
+    synth.build_dataset(str(tmp_path / "out"), tiny_config(**{field: value}), progress=False)
+  assert not os.path.exists(tmp_path / "out")
 
 
 def _build_in_subprocess(out_dir, seed):

@@ -299,10 +299,10 @@ def build_dataset(out_dir: str, config, progress: bool = True) -> dict[str, Any]
     return _summary(out_dir, existing, seconds=time.time() - started, skipped=True)
   if existing is None and os.path.isdir(out_dir) and os.listdir(out_dir):
     raise SynthError(f"{out_dir} exists and is not a data set built by this tool (no "
-                     f"{INFO_FILE}); pass an empty or new output folder.")
+                     f"{INFO_FILE} of ours); pass an empty or new output folder.")
 
   words = list(config.words)
-  _check_words(words)
+  _check_config(config)
   speakers = sample_speakers(
       config.num_speakers, config.seed, accents=list(config.accents),
       variants=[v for v in available_variants() if v not in set(config.exclude_variants)],
@@ -400,7 +400,9 @@ def _write_pcm16(path: str, x: np.ndarray) -> None:
     f.writeframes(pcm.tobytes())
 
 
-def _check_words(words: Sequence[str]) -> None:
+def _check_config(config) -> None:
+  """Config values the build cannot honour, each with the field to change."""
+  words = list(config.words)
   if not words:
     raise SynthError("config.words is empty; list the keywords to synthesise.")
   bad = [w for w in words if not w.isalpha() or w != w.lower()]
@@ -408,6 +410,29 @@ def _check_words(words: Sequence[str]) -> None:
     raise SynthError(f"words {bad} must be lowercase letters only (they name the folders).")
   if len(set(words)) != len(words):
     raise SynthError("config.words has duplicates.")
+  problems = []
+  if config.clips_per_word < 1:
+    problems.append(f"clips_per_word={config.clips_per_word} must be >= 1")
+  if not 0.2 <= config.max_word_seconds <= 1.0:
+    problems.append(f"max_word_seconds={config.max_word_seconds} must lie in 0.2..1.0 (the "
+                    "clips last 1 s)")
+  if not 0 <= config.offset_jitter_seconds <= 0.5:
+    problems.append(f"offset_jitter_seconds={config.offset_jitter_seconds} must lie in 0..0.5")
+  low, high = config.peak_dbfs_range
+  if not low <= high <= 0:
+    problems.append(f"peak_dbfs_range={tuple(config.peak_dbfs_range)} must be low <= high <= 0")
+  if not 0 <= config.noise_probability <= 1:
+    problems.append(f"noise_probability={config.noise_probability} must lie in 0..1")
+  if config.snr_db_range[0] > config.snr_db_range[1]:
+    problems.append(f"snr_db_range={tuple(config.snr_db_range)} must be low <= high")
+  if config.background_noise_seconds < 1:
+    problems.append(f"background_noise_seconds={config.background_noise_seconds} must be >= 1")
+  if not (0 <= config.validation_percentage and 0 <= config.testing_percentage and
+          config.validation_percentage + config.testing_percentage < 100):
+    problems.append("validation_percentage and testing_percentage must be >= 0 and leave some "
+                    "speakers for training")
+  if problems:
+    raise SynthError("bad speech data config: " + "; ".join(problems) + ".")
 
 
 def _config_identity(config) -> dict[str, Any]:
@@ -418,11 +443,16 @@ def _config_identity(config) -> dict[str, Any]:
 
 
 def _read_info(out_dir: str) -> dict[str, Any] | None:
+  """The folder's dataset_info.json if this module wrote it (tfds writes files of that name too)."""
   path = os.path.join(out_dir, INFO_FILE)
   if not os.path.exists(path):
     return None
-  with open(path) as f:
-    return json.load(f)
+  try:
+    with open(path) as f:
+      info = json.load(f)
+  except (OSError, ValueError):
+    return None
+  return info if isinstance(info, dict) and info.get("generator") == __name__ else None
 
 
 def _info(identity, words, speakers, split_of, clips_per_word, noise_names, seconds):
