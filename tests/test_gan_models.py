@@ -1,0 +1,110 @@
+"""Paper G and D: every layer's shape, parameter counts by hand, fast == plain, grouped BN."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from v2i_jax.image import models
+
+B, Z, E = 2, 64, 100
+
+
+def _intermediate_shapes(module, rngs, *args, **kwargs):
+  """{layer name: output shape} of every submodule call, without computing anything."""
+  def run(variables):
+    _, state = module.apply(variables, *args, rngs=rngs, capture_intermediates=True,
+                            mutable=["intermediates", "batch_stats"], **kwargs)
+    return state["intermediates"]
+  variables = jax.eval_shape(lambda: module.init(rngs, *args, **kwargs))
+  shapes = jax.eval_shape(run, variables)
+  flat = jax.tree_util.tree_flatten_with_path(shapes)[0]
+  return {"/".join(str(getattr(k, "key", k)) for k in path[:-2]): leaf.shape
+          for path, leaf in flat if str(getattr(path[-2], "key", "")) == "__call__"}, variables
+
+
+def _count(tree):
+  return sum(int(np.prod(x.shape)) for x in jax.tree_util.tree_leaves(tree))
+
+
+def test_generator_layer_shapes_and_parameter_count():
+  rngs = {"params": jax.random.PRNGKey(0), "conditioning": jax.random.PRNGKey(1)}
+  shapes, variables = _intermediate_shapes(
+      models.Generator(), rngs, jnp.zeros((B, Z)), jnp.zeros((B, E)), train=True)
+  assert shapes["project"] == (B, 4, 4, 512)
+  assert shapes["up1"] == (B, 8, 8, 256)
+  assert shapes["up2"] == (B, 16, 16, 128)
+  assert shapes["up3"] == (B, 32, 32, 64)
+  assert shapes["up4"] == (B, 64, 64, 3)
+  assert shapes["up3_bn"] == (B, 32, 32, 64)
+  # Bias-free 4x4 kernels (16 taps) plus BN scale and bias on every layer but the last.
+  expected = (16 * (Z + E) * 512 + 2 * 512 + 16 * 512 * 256 + 2 * 256 + 16 * 256 * 128
+              + 2 * 128 + 16 * 128 * 64 + 2 * 64 + 16 * 64 * 3)
+  assert _count(variables["params"]) == expected
+  # Running mean and variance per BN channel.
+  assert _count(variables["batch_stats"]) == 2 * (512 + 256 + 128 + 64)
+
+
+def test_discriminator_layer_shapes_and_parameter_count():
+  shapes, variables = _intermediate_shapes(
+      models.Discriminator(), {"params": jax.random.PRNGKey(0)}, jnp.zeros((B, 64, 64, 3)),
+      jnp.zeros((B, E)), train=True)
+  assert shapes["convs_0"] == (B, 32, 32, 64)
+  assert shapes["convs_1"] == (B, 16, 16, 128)
+  assert shapes["convs_2"] == (B, 8, 8, 256)
+  assert shapes["convs_3"] == (B, 4, 4, 512)
+  assert shapes["text"] == (B, 256)
+  assert shapes["head"] == (B, 1)
+  assert shapes[""] == (B,)  # One logit per (image, caption) pair.
+  expected = (16 * 3 * 64 + 16 * 64 * 128 + 2 * 128 + 16 * 128 * 256 + 2 * 256
+              + 16 * 256 * 512 + 2 * 512 + (E * 256 + 256) + 16 * (512 + 16) * 1)
+  assert _count(variables["params"]) == expected
+
+
+def test_width_scales_channels():
+  assert models.scaled_channels(models.G_CHANNELS, 0.25) == (128, 64, 32, 16)
+  assert models.scaled_channels(models.D_CHANNELS, 1 / 128) == (1, 1, 2, 4)
+
+
+def test_grouped_batch_norm_equals_separate_calls():
+  rng = np.random.default_rng(0)
+  a = rng.normal(1.0, 2.0, size=(4, 3, 3, 5)).astype(np.float32)
+  b = rng.normal(-1.0, 0.5, size=(4, 3, 3, 5)).astype(np.float32)
+  norm = models.GroupedBatchNorm()
+
+  @jax.jit
+  def compare():
+    variables = norm.init(jax.random.PRNGKey(0), a, train=False)
+    y_a, s = norm.apply(variables, a, True, mutable=["batch_stats"])
+    y_b, s = norm.apply({**variables, **s}, b, True, mutable=["batch_stats"])
+    interleaved = jnp.stack([a, b], axis=1).reshape(8, 3, 3, 5)
+    y, grouped_stats = norm.apply(variables, interleaved, True, groups=2,
+                                  mutable=["batch_stats"])
+    return y_a, y_b, s, y.reshape(4, 2, 3, 3, 5), grouped_stats
+
+  y_a, y_b, separate_stats, y, grouped_stats = compare()
+  np.testing.assert_allclose(y[:, 0], y_a, atol=1e-5)
+  np.testing.assert_allclose(y[:, 1], y_b, atol=1e-5)
+  np.testing.assert_allclose(np.asarray(y_a).mean(axis=(0, 1, 2)), 0.0, atol=1e-5)
+  for key in ("mean", "var"):
+    np.testing.assert_allclose(grouped_stats["batch_stats"][key],
+                               separate_stats["batch_stats"][key], atol=1e-5)
+
+
+def test_conditioning():
+  text = jnp.asarray(np.random.default_rng(0).normal(size=(256, 10)), jnp.float32)
+  rngs = {"params": jax.random.PRNGKey(0), "conditioning": jax.random.PRNGKey(1)}
+
+  @jax.jit
+  def run():
+    noise = models.NoiseConditioning()
+    c_hat, noise_kl = noise.apply({}, text, rngs=rngs)
+    augmentation = models.ConditioningAugmentation(features=7)
+    variables = augmentation.init(rngs, text)
+    c_aug, kl = augmentation.apply(variables, text, rngs=rngs)
+    return c_hat, noise_kl, c_aug, kl
+
+  c_hat, noise_kl, c_aug, kl = run()
+  assert 0.0008 < float(jnp.std(c_hat - text)) < 0.0012  # The paper's 0.001 * N(0, 1).
+  assert float(noise_kl) == 0.0
+  assert c_aug.shape == (256, 7)
+  assert float(kl) > 0.0 and np.isfinite(float(kl))
