@@ -9,11 +9,16 @@ Point ``data_dir`` at a small folder (e.g. one built with configs/speech_data_ti
 import ml_collections
 
 from configs import kws_mlp_paper
+from configs import mfcc_presets
 
 
 def get_config() -> ml_collections.ConfigDict:
   config = kws_mlp_paper.get_config()
   config.data_dir = "data_cache/speech_commands_synth_tiny"
+  config.mfcc = mfcc_presets.modern()
+  config.mfcc.n_mfcc = 13
+  config.mfcc.n_mels = 26
+  config.mfcc.hop_length = 320  # 51 frames
   config.model.hidden_sizes = (32, 16)
   config.optimizer = "momentum"
   config.schedule.eta_min = 1e-3

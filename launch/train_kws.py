@@ -14,6 +14,7 @@ import sys
 
 from absl import app
 from absl import flags
+from absl import logging
 from ml_collections import config_flags
 
 from v2i_jax.speech import train
@@ -31,11 +32,13 @@ def main(argv):
   config = flags.FLAGS.config
   if config is None:
     sys.exit("error: --config is required, e.g. --config configs/kws_cnn.py.")
+  logging.set_verbosity(logging.WARNING)  # orbax logs every checkpoint write at INFO.
   try:
     results = train.train_and_evaluate(config, _WORKDIR.value)
   except (OSError, ValueError, checkpoint.CheckpointError, loop.NonFiniteLossError) as e:
     sys.exit(f"error: {e}")
   summary = {"workdir": _WORKDIR.value, "steps": results["steps"],
+             "resumed_from_step": results["resumed_from_step"],
              "train_seconds_this_run": round(results["train_seconds_this_run"], 1),
              "wall_seconds_this_run": round(results["wall_seconds_this_run"], 1)}
   for split in ("validation", "test"):

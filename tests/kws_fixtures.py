@@ -4,6 +4,7 @@ Word i is a 0.4 s tone at ``TONE_HZ[i]`` with a speaker-specific pitch offset, o
 so a classifier has something real to learn and held-out speakers differ from training ones.
 """
 
+import functools
 import os
 
 import numpy as np
@@ -49,3 +50,24 @@ def make_tone_dataset(root: str, seed: int = 0) -> str:
     with open(os.path.join(root, list_name), "w") as f:
       f.write("\n".join(names) + "\n")
   return root
+
+
+def tiny_config(data_dir: str, cache_dir: str, **overrides):
+  from configs import kws_tiny  # pylint: disable=g-import-not-at-top
+  config = kws_tiny.get_config()
+  config.data_dir = data_dir
+  config.cache_dir = cache_dir
+  config.update(overrides)
+  return config
+
+
+@functools.lru_cache(maxsize=None)
+def trained_tone_run(root: str):
+  """``(config, data_dir, cache_dir, workdir, results)`` of one kws_tiny training on tone words,
+  trained once per test process however many test modules ask (pass a session temp folder)."""
+  from v2i_jax.speech import train  # pylint: disable=g-import-not-at-top
+  data_dir = make_tone_dataset(os.path.join(root, "tones"))
+  cache_dir = os.path.join(root, "cache")
+  config = tiny_config(data_dir, cache_dir)
+  workdir = os.path.join(root, "run")
+  return config, data_dir, cache_dir, workdir, train.train_and_evaluate(config, workdir)

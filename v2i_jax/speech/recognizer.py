@@ -33,11 +33,13 @@ from v2i_jax.training import loop
 FRAME_SECONDS = 0.025
 HOP_SECONDS = 0.010
 BELOW_PEAK_DB = 35.0  # Quieter than this under the loudest frame is not speech ...
-ABOVE_FLOOR_DB = 12.0  # ... nor is anything within this of the noise floor (10th percentile).
+ABOVE_FLOOR_DB = 12.0  # ... nor is anything within this of the noise floor (10th percentile),
+MIN_CONTRAST_DB = 6.0  # ... but a clip that is all word has its floor inside the word.
 MIN_GAP_SECONDS = 0.25  # Shorter pauses are inside a word ("sto-p"), not between words.
 MIN_WORD_SECONDS = 0.08
-PAD_SECONDS = 0.05  # Context kept around a segment so onsets and decays are not clipped.
+PAD_SECONDS = 0.1  # Quiet onsets and decays kept around a segment (never past a neighbour's).
 EVAL_BATCH_SIZE = 64
+MIN_BATCH = 8  # predict() and short transcriptions share one compiled batch size.
 
 
 class RecognitionError(ValueError):
@@ -59,8 +61,9 @@ class Recognizer:
   mfcc_cfg: features.MfccConfig
   step: int
   workdir: str
-  # [batch, clip_samples] 16 kHz float32 -> [batch, len(words)] probabilities (jitted).
-  _probabilities_fn: Callable[[jax.Array], jax.Array]
+  _variables: dict[str, Any]  # params and batch_stats
+  # (variables, [batch, clip_samples] 16 kHz float32) -> [batch, len(words)] probabilities.
+  _probabilities_fn: Callable[[dict[str, Any], jax.Array], jax.Array]
 
   @classmethod
   def restore(cls, workdir: str, step: int | None = None) -> "Recognizer":
@@ -76,12 +79,9 @@ class Recognizer:
       config = ml_collections.ConfigDict(meta["config"])
       mfcc_cfg = features.MfccConfig.from_any(meta["mfcc"])
       words = tuple(meta["words"])
-      device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
-      abstract = jax.eval_shape(lambda: train.state_to_save(train.create_train_state(
-          jax.random.key(0), config, len(words), mfcc_cfg.feature_shape)))
-      abstract = jax.tree_util.tree_map(
-          lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=device), abstract)
-      restored_step, state, _ = ckpt.restore(abstract, step)
+      target = train.abstract_train_state(config, len(words), mfcc_cfg.feature_shape,
+                                          jax.sharding.SingleDeviceSharding(jax.devices()[0]))
+      restored_step, state, _ = ckpt.restore(train.state_to_save(target), step)
     finally:
       ckpt.close()
 
@@ -92,23 +92,24 @@ class Recognizer:
     std = jnp.asarray(meta["feature_std"], jnp.float32)
 
     @jax.jit
-    def probabilities(waveforms):
+    def probabilities(variables, waveforms):
       x = features.normalize(mfcc_fn(waveforms), mean, std)
       return jax.nn.softmax(model.apply(variables, x, train=False), axis=-1)
 
     return cls(words=words, mfcc_cfg=mfcc_cfg, step=int(restored_step),
-               workdir=os.path.abspath(workdir), _probabilities_fn=probabilities)
+               workdir=os.path.abspath(workdir), _variables=variables,
+               _probabilities_fn=probabilities)
 
   def probabilities(self, clips: np.ndarray) -> np.ndarray:
     """``[batch, clip_samples]`` 16 kHz clips -> ``[batch, len(words)]`` probabilities.
 
-    Batches are padded to a power of two so a few compilations serve every size.
+    Batches are padded to a power of two (at least 8) so a few compilations serve every size.
     """
     clips = np.asarray(clips, np.float32)
     n = len(clips)
-    padded = np.zeros((max(1, 1 << (n - 1).bit_length()), clips.shape[1]), np.float32)
+    padded = np.zeros((max(MIN_BATCH, 1 << (n - 1).bit_length()), clips.shape[1]), np.float32)
     padded[:n] = clips
-    return np.asarray(self._probabilities_fn(padded))[:n]
+    return np.asarray(self._probabilities_fn(self._variables, padded))[:n]
 
   def predict(self, waveform: np.ndarray, sample_rate: int = audio.SAMPLE_RATE,
               top_k: int = 3) -> list[tuple[str, float]]:
@@ -133,9 +134,9 @@ class Recognizer:
     spans = speech_spans(x)
     if not spans:
       raise RecognitionError(
-          f"no word found in {x.size / audio.SAMPLE_RATE:.2f} s of audio: nothing rises "
-          f"{ABOVE_FLOOR_DB:g} dB above the background; speak louder or closer to the "
-          "microphone, or record in a quieter place.")
+          f"no word found in {x.size / audio.SAMPLE_RATE:.2f} s of audio: its level never "
+          "rises clearly above the background (silence or a steady noise); speak louder or "
+          "closer to the microphone, or record in a quieter place.")
     clips = []
     for start, end in spans:
       piece = x[start:end]
@@ -170,39 +171,36 @@ class Recognizer:
 
 
 def speech_spans(x: np.ndarray, sample_rate: int = audio.SAMPLE_RATE) -> list[tuple[int, int]]:
-  """``[(start, end)]`` sample ranges of the loud parts of ``x``, pauses < MIN_GAP joined."""
+  """``[(start, end)]`` sample ranges of the words in ``x``: runs of frames clearly louder than
+  the background, pauses shorter than ``MIN_GAP_SECONDS`` joined. A steady sound (level within
+  ``MIN_CONTRAST_DB`` of its floor throughout) holds no word."""
   frame, hop = int(FRAME_SECONDS * sample_rate), int(HOP_SECONDS * sample_rate)
   if x.size < frame:
     x = np.pad(x, (0, frame - x.size))
   starts = np.arange(0, x.size - frame + 1, hop)
   power = np.array([np.mean(np.square(x[s:s + frame], dtype=np.float64)) for s in starts])
   level = 10 * np.log10(np.maximum(power, 1e-12))
-  threshold = max(level.max() - BELOW_PEAK_DB, np.percentile(level, 10) + ABOVE_FLOOR_DB)
-  active = level > threshold
-  spans = []
-  i = 0
-  while i < len(active):
-    if not active[i]:
-      i += 1
-      continue
-    j = i
-    while j < len(active) and active[j]:
-      j += 1
-    spans.append([i, j])  # frames [i, j)
-    i = j
-  merged = []
-  max_gap = MIN_GAP_SECONDS / HOP_SECONDS
-  for span in spans:
-    if merged and span[0] - merged[-1][1] < max_gap:
-      merged[-1][1] = span[1]
+  peak, floor = level.max(), np.percentile(level, 10)
+  if peak - floor < MIN_CONTRAST_DB:
+    return []
+  threshold = max(peak - BELOW_PEAK_DB, min(floor + ABOVE_FLOOR_DB, peak - MIN_CONTRAST_DB))
+  active = np.concatenate([[False], level > threshold, [False]])
+  edges = np.flatnonzero(np.diff(active.astype(np.int8)))
+  runs = []  # frame ranges [first, last + 1)
+  for first, end in zip(edges[::2], edges[1::2]):
+    if runs and first - runs[-1][1] < MIN_GAP_SECONDS / HOP_SECONDS:
+      runs[-1][1] = end
     else:
-      merged.append(span)
+      runs.append([first, end])
+  spans = [(starts[first], starts[end - 1] + frame) for first, end in runs
+           if (starts[end - 1] + frame - starts[first]) / sample_rate >= MIN_WORD_SECONDS]
   pad = int(PAD_SECONDS * sample_rate)
   out = []
-  for i, j in merged:
-    start, end = starts[i], starts[j - 1] + frame
-    if (end - start) / sample_rate >= MIN_WORD_SECONDS:
-      out.append((max(0, start - pad), min(x.size, end + pad)))
+  for i, (start, end) in enumerate(spans):
+    previous_end = spans[i - 1][1] if i else 0
+    next_start = spans[i + 1][0] if i + 1 < len(spans) else x.size
+    out.append((max(start - pad, (previous_end + start) // 2),
+                min(end + pad, (end + next_start) // 2)))
   return out
 
 
@@ -216,8 +214,8 @@ def evaluate_folder(workdir: str, data_dir: str, split: str = "test",
   Returns:
     ``{'accuracy', 'count', 'per_word': {word: {'accuracy', 'count'}}, 'skipped_words', ...}``.
   """
+  folder_words = dataset.words_in(data_dir)  # Checks the folder before the slower restore.
   recognizer = Recognizer.restore(workdir)
-  folder_words = dataset.words_in(data_dir)
   clips = dataset.list_clips(data_dir, split, words=recognizer.words)
   if not clips:
     raise RecognitionError(

@@ -83,6 +83,17 @@ def create_train_state(rng: jax.Array, config: ml_collections.ConfigDict, num_cl
                            batch_stats=variables["batch_stats"], tx=make_optimizer(config))
 
 
+def abstract_train_state(config: ml_collections.ConfigDict, num_classes: int,
+                         feature_shape: tuple[int, int],
+                         sharding: jax.sharding.Sharding) -> TrainState:
+  """The state's structure as ``ShapeDtypeStruct`` leaves placed by ``sharding``, without
+  running (or compiling) the initialisers: the restore target when a checkpoint exists."""
+  abstract = jax.eval_shape(
+      lambda: create_train_state(jax.random.key(0), config, num_classes, feature_shape))
+  return jax.tree_util.tree_map(
+      lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sharding), abstract)
+
+
 def l2_penalty(params: Any) -> jax.Array:
   """Sum of squared weights of every dense/conv kernel (biases and batch norm are not decayed)."""
   leaves = jax.tree_util.tree_leaves_with_path(params)
@@ -268,17 +279,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   x_train, y_train = data.splits["train"]
   input_pipeline.steps_per_epoch(len(x_train), config.batch_size)  # Fails early if too few.
 
-  state = create_train_state(jax.random.key(config.seed), config, len(data.words),
-                             x_train.shape[1:])
-  state = mesh_lib.replicate(state, mesh)
   meta = checkpoint_meta(config, data)
   ckpt = checkpoint.Checkpointer(os.path.join(workdir, CHECKPOINT_DIR),
                                  max_to_keep=config.checkpoints_to_keep)
   start_step = 0
-  if ckpt.latest_step() is not None:
-    start_step, restored, saved_meta = ckpt.restore(state_to_save(state))
+  if ckpt.latest_step() is None:
+    state = mesh_lib.replicate(create_train_state(
+        jax.random.key(config.seed), config, len(data.words), x_train.shape[1:]), mesh)
+  else:
+    target = abstract_train_state(config, len(data.words), x_train.shape[1:],
+                                  mesh_lib.replicated_sharding(mesh))
+    start_step, restored, saved_meta = ckpt.restore(state_to_save(target))
     _check_same_data(saved_meta, meta, workdir)
-    state = state.replace(**restored)
+    state = target.replace(**restored)
     logging.info("resumed from step %d of %s", start_step, ckpt.directory)
   last_checkpoint = start_step if start_step else None
 
@@ -299,7 +312,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   if start_step < total_steps:
     batches = input_pipeline.train_batches(x_train, y_train, config.batch_size, config.seed,
                                            start_step=start_step)
-    bar = loop.progress(total=total_steps, initial=start_step, desc="train kws")
+    bar = loop.progress(total=total_steps, initial=start_step,
+                        desc=f"train kws (resumed at {start_step})" if start_step else "train kws")
     pending = []  # Device metrics of steps since the last log, fetched together (no per-step sync).
     for step in range(start_step + 1, total_steps + 1):
       state, metrics = train_fn(state, mesh_lib.shard_batch(next(batches), mesh))
@@ -323,6 +337,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   assert_compiled_once("train", train_traces)
 
   results = {"steps": total_steps, "resumed_from_step": start_step,
+             "devices": int(mesh.devices.size), "train_step_compilations": train_traces["count"],
              "train_seconds_this_run": train_seconds,
              "train_samples_per_second": (steps_run * config.batch_size / train_seconds
                                           if steps_run else None)}

@@ -1,0 +1,109 @@
+"""Recognizer on the tiny tone-word model: restore without data, predict at any rate, transcribe
+several words, clear errors, and scoring any folder (library and launch script)."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import kws_fixtures
+from v2i_jax import audio
+from v2i_jax.speech import recognizer as recognizer_lib
+from v2i_jax.training import checkpoint
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+  return kws_fixtures.trained_tone_run(str(tmp_path_factory.getbasetemp() / "kws_tones"))
+
+
+@pytest.fixture(scope="module")
+def recognizer(trained):
+  return recognizer_lib.Recognizer.restore(trained[3])
+
+
+def _word(word, seed):
+  return kws_fixtures.tone_word(word, np.random.default_rng(seed))
+
+
+def test_restore_predict_at_any_rate(recognizer):
+  assert recognizer.words == kws_fixtures.WORDS and recognizer.step == 40
+  top = recognizer.predict(_word("high", 1), 16000, top_k=3)
+  assert [w for w, _ in top][0] == "high"
+  probabilities = [p for _, p in top]
+  assert probabilities == sorted(probabilities, reverse=True)
+  assert sum(probabilities) == pytest.approx(1.0, abs=1e-4)
+  # A 44.1 kHz stereo int16 recording of another word is resampled and mixed down first.
+  low = _word("low", 2)
+  t = np.arange(int(len(low) * 44100 / 16000))
+  low_44k = np.interp(t * 16000 / 44100, np.arange(len(low)), low)
+  stereo = (np.stack([low_44k, low_44k], axis=1) * 32767).astype(np.int16)
+  assert recognizer.predict(stereo, 44100, top_k=1)[0][0] == "low"
+
+
+def test_transcribe_words_separated_by_silence(recognizer):
+  rng = np.random.default_rng(3)
+  pause = np.zeros(int(0.4 * audio.SAMPLE_RATE), np.float32)
+  spoken = ["low", "high", "mid", "high"]
+  parts = [pause]
+  for i, word in enumerate(spoken):
+    parts += [_word(word, 10 + i), pause]
+  x = np.concatenate(parts) + rng.normal(0, 0.002, sum(map(len, parts))).astype(np.float32)
+  segments = recognizer.transcribe_segments(x)
+  assert [s.word for s in segments] == spoken
+  assert recognizer.transcribe(x) == spoken
+  starts = [s.start_seconds for s in segments]
+  np.testing.assert_allclose(starts, [0.4 + 0.8 * i - 0.1 for i in range(4)], atol=0.06)
+
+
+def test_nothing_recognisable_is_a_clear_error(recognizer):
+  noise = np.random.default_rng(4).normal(0, 0.05, audio.SAMPLE_RATE).astype(np.float32)
+  with pytest.raises(recognizer_lib.RecognitionError, match="no word found"):
+    recognizer.transcribe(noise)
+  with pytest.raises(recognizer_lib.RecognitionError, match="best guesses: high"):
+    recognizer.transcribe(_word("high", 5), min_probability=1.01)
+  with pytest.raises(audio.AudioError, match="silent"):
+    recognizer.predict(np.zeros(8000, np.float32), 16000)
+  with pytest.raises(checkpoint.CheckpointError, match="train first"):
+    recognizer_lib.Recognizer.restore(os.path.join(REPO, "no_such_workdir"))
+
+
+def test_evaluate_folder_matches_training_and_names_unknown_words(trained, tmp_path):
+  _, data_dir, _, workdir, results = trained
+  report = recognizer_lib.evaluate_folder(workdir, data_dir, "test", batch_size=8)
+  assert report["count"] == results["test"]["count"]
+  assert report["accuracy"] == pytest.approx(results["test"]["accuracy"])
+  assert set(report["per_word"]) == set(kws_fixtures.WORDS)
+  # Another folder: one known word plus a word the model never learnt.
+  other = tmp_path / "other"
+  shutil.copytree(os.path.join(data_dir, "mid"), other / "mid")
+  os.makedirs(other / "zebra")
+  audio.write_wav(other / "zebra" / "a_nohash_0.wav", _word("low", 6))
+  report = recognizer_lib.evaluate_folder(workdir, str(other), "all", batch_size=8)
+  assert report["skipped_words"] == ["zebra"] and list(report["per_word"]) == ["mid"]
+  assert report["count"] == 16
+  with pytest.raises(recognizer_lib.RecognitionError, match="no 'all' clips"):
+    recognizer_lib.evaluate_folder(workdir, str(other / "zebra"), "all")
+
+
+def test_eval_launch_prints_one_json_line(trained):
+  _, data_dir, _, workdir, results = trained
+  done = subprocess.run(
+      [sys.executable, "-m", "launch.eval_kws", f"--workdir={workdir}", f"--data_dir={data_dir}"],
+      cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert done.returncode == 0, done.stderr[-3000:]
+  report = json.loads(done.stdout.strip().splitlines()[-1])
+  assert report["accuracy"] == pytest.approx(results["test"]["accuracy"])
+  assert {w: v["count"] for w, v in report["per_word"].items()} == {
+      w: 2 for w in kws_fixtures.WORDS}
+  missing = subprocess.run(
+      [sys.executable, "-m", "launch.eval_kws", f"--workdir={workdir}",
+       f"--data_dir={data_dir}/nope"], cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert missing.returncode != 0 and "Traceback" not in missing.stderr
+  assert "error:" in missing.stderr and "no such folder" in missing.stderr
