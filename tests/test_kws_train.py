@@ -121,3 +121,42 @@ def test_augment_shifts_and_masks_with_zeros():
   assert zero_frames.max() <= 3 + 4 and zero_frames.max() > 0
   config.augment.update(time_shift_frames=0, time_mask_frames=0, freq_mask_coeffs=0)
   np.testing.assert_array_equal(train.augment(jax.random.key(0), x, config), x)
+
+
+def test_search_ranks_on_validation_resumes_and_survives_divergence(monkeypatch, tmp_path):
+  from v2i_jax.speech import search  # pylint: disable=g-import-not-at-top
+  calls = []
+
+  def fake_train(config, workdir, data):
+    # Stand-in for a training run: validation accuracy peaks at weight_decay 1e-3, and a
+    # rate above 0.5 diverges.
+    calls.append(os.path.basename(workdir))
+    if config.schedule.eta_max > 0.5:
+      raise loop.NonFiniteLossError("nan")
+    accuracy = 1.0 - abs(np.log10(config.weight_decay) + 3) / 10
+    return {"steps": train.num_train_steps(config), "train_seconds_this_run": 1.0,
+            "validation": {"accuracy": accuracy, "loss": 1 - accuracy}}
+
+  class FakeData:
+    splits = {"validation": (np.zeros((4, 2, 2)), np.zeros(4))}
+
+  monkeypatch.setattr(search.train, "train_and_evaluate", fake_train)
+  monkeypatch.setattr(search.train, "load_data", lambda config: FakeData())
+  base = kws_fixtures.tiny_config("unused", "unused")
+  best = search.run_search(base, str(tmp_path), num_coarse=8, num_fine=4, seed=1)
+  rows = search.read_trials(str(tmp_path / "trials.csv"))
+  assert len(rows) == 12 and len(calls) == 12
+  assert {r["status"] for r in rows if r["eta_max"] > 0.5} <= {"diverged"}
+  ok = [r for r in rows if r["status"] == "ok"]
+  assert best["val_accuracy"] == max(r["val_accuracy"] for r in ok)
+  coarse_best = max((r for r in ok if r["phase"] == "coarse"), key=lambda r: r["val_accuracy"])
+  for r in rows[8:]:  # fine trials stay within half a decade of the best coarse trial
+    assert abs(np.log10(r["weight_decay"] / coarse_best["weight_decay"])) <= 0.5
+    assert r["num_cycles"] == coarse_best["num_cycles"]
+  with open(tmp_path / "best_overrides.txt") as f:
+    assert f"--config.weight_decay={best['weight_decay']}" in f.read()
+  with open(tmp_path / "best_config.json") as f:
+    assert json.load(f)["schedule"]["step_size"] == best["step_size"]
+  # A rerun finds every trial in the CSV and trains nothing.
+  assert search.run_search(base, str(tmp_path), 8, 4, seed=1)["trial"] == best["trial"]
+  assert len(calls) == 12
