@@ -2,9 +2,13 @@
 
   python -m launch.build_speech_data --config configs/speech_data.py
 
-400 speakers (all 8 English accents x every usable voice variant, pitch 0-99, 120-240 wpm), one
-clip per speaker and word: 14,000 one-second clips, 10%/10% of the speakers held out for
-validation/test by the Speech Commands speaker hash.
+500 speakers (all 8 English accents x every usable voice variant, pitch 0-99, 120-240 wpm), one
+clip per speaker and word: 17,500 one-second clips (560 MB); 397/51/52 speakers in train/
+validation/test by the Speech Commands speaker hash. Builds in about a minute on 2 busy CPU cores.
+
+Chosen by measurement (configs/kws_mlp.py, 3000 steps, held-out speakers, validation/test):
+400 speakers with the word anywhere in the second 76.5%/82.5%; centred +-0.15 s 85.1%/88.8%;
+500 speakers centred 86.3%/88.9%.
 """
 
 import ml_collections
@@ -16,7 +20,7 @@ def get_config() -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
   config.out_dir = "data_cache/speech_commands_synth"
   config.words = synth.WORDS_V2
-  config.num_speakers = 400
+  config.num_speakers = 500
   config.clips_per_word = 1  # Repetitions of each word by each speaker (later ones vary a bit).
   config.seed = 0
 

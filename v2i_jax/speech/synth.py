@@ -122,9 +122,12 @@ class _Espeak:
       self._chunks.append(np.ctypeslib.as_array(samples, shape=(n,)).copy())
     return 0
 
-  def speak(self, text: str, voice: str, pitch: int, rate: int) -> np.ndarray:
+  def speak(self, text: str, voice: str, pitch: int, rate: int, rand_seed: int) -> np.ndarray:
     """int16 samples at ``self.sample_rate``."""
     with self._lock:
+      # Breathy voices (whisper, f2-f5, ...) draw noise from a generator espeak-ng seeds from
+      # the clock at start-up; seeding it per call makes them reproducible.
+      self._lib.espeak_ng_SetRandSeed(ctypes.c_long(rand_seed))
       if self._lib.espeak_SetVoiceByName(voice.encode()) != 0:
         raise SynthError(f"espeak-ng has no voice {voice!r}; use an accent from "
                          f"{ENGLISH_ACCENTS} and a variant from available_variants().")
@@ -183,11 +186,13 @@ def sample_speakers(n: int, seed: int, *, accents: Sequence[str] = ENGLISH_ACCEN
   return speakers
 
 
-def synthesize(text: str, speaker: Speaker, *, max_seconds: float | None = None) -> np.ndarray:
+def synthesize(text: str, speaker: Speaker, *, max_seconds: float | None = None,
+               seed: int = 0) -> np.ndarray:
   """``text`` spoken by ``speaker``: float32 mono at 16 kHz, leading/trailing silence trimmed.
 
   With ``max_seconds``, a voice too slow for the limit speaks faster until the words fit, so a
-  clip never has to be cut.
+  clip never has to be cut. ``seed`` fixes the breath noise of breathy voices. The same calls in
+  the same order give the same samples in any fresh process.
   """
   if not text.strip():
     raise SynthError("nothing to say: the text is empty.")
@@ -198,7 +203,7 @@ def synthesize(text: str, speaker: Speaker, *, max_seconds: float | None = None)
   engine = _engine()
   rate = speaker.rate
   while True:
-    raw = engine.speak(text, speaker.voice, speaker.pitch, rate)
+    raw = engine.speak(text, speaker.voice, speaker.pitch, rate, seed)
     x = soxr.resample(raw.astype(np.float32) / 32768.0, engine.sample_rate,
                       audio.SAMPLE_RATE).astype(np.float32)
     x = _trim_silence(x)
@@ -366,7 +371,8 @@ def _repeat_of(speaker: Speaker, repetition: int, rng: np.random.Generator) -> S
 def _make_clip(word: str, speaker: Speaker, rng: np.random.Generator,
                noise_list: list[np.ndarray], config) -> np.ndarray:
   """One 1 s clip: the word at a random offset and loudness, maybe over background noise."""
-  x = synthesize(word, speaker, max_seconds=config.max_word_seconds)
+  x = synthesize(word, speaker, max_seconds=config.max_word_seconds,
+                 seed=int(rng.integers(2**31)))
   peak_db = rng.uniform(*config.peak_dbfs_range)
   x = x * (10 ** (peak_db / 20) / max(float(np.max(np.abs(x))), 1e-9))
   clip = np.zeros(audio.SAMPLE_RATE, np.float32)
