@@ -50,7 +50,7 @@ UNUSABLE_VARIANTS = ("fast", "Mr serious")
 
 # Format version of what build_dataset writes; bump it when the output for a config changes, so
 # folders built by older code are rebuilt instead of reused.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 INFO_FILE = "dataset_info.json"
 
 _MAX_RATE = 450  # espeak-ng's fastest words per minute without its "sonic" speed-up.
