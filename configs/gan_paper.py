@@ -9,14 +9,24 @@ word2vec embedding needs its file: override embedding_source and embedding_dim t
 
 import ml_collections
 
+from configs import image_data
+
 
 def get_config() -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
   config.seed = 0
-  # Word vectors of the caption embeddings (the source id of v2i_jax.text.vectors.source_id),
-  # stored in every checkpoint so the voice -> image pipeline can check it embeds the same way.
+  # Data: "emoji" (built offline from installed packages with image_data's settings), or
+  # "flickr30k" (the paper's) / "cub" / "oxford102" / a folder, read from manual_dir.
+  config.dataset = "emoji"
+  config.image_data = image_data.get_config()
+  config.manual_dir = ""
+  # Word vectors of the caption embeddings: how to load them (v2i_jax.text.vectors.parse_source)
+  # and their id (vectors.source_id), stored in every checkpoint so the voice -> image pipeline
+  # can check it embeds captions the same way.
+  config.vectors = "glove50"
   config.embedding_source = "glove-6b-50d"
   config.embedding_dim = 100  # [min, max] pooling: 2 x the word-vector size.
+  config.embedding_cache_dir = "data_cache/caption_embeddings"
 
   # Model.
   config.z_dim = 64

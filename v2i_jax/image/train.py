@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import flax
 import jax
@@ -31,6 +31,7 @@ from v2i_jax.training import loop as loop_lib
 from v2i_jax.training import mesh as mesh_lib
 
 Batch = Mapping[str, np.ndarray]
+BATCH_KEYS = ("image", "embedding", "wrong_embedding")
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 # Config fields that fix the shapes of the saved parameters; a checkpoint must match them.
 ARCHITECTURE_FIELDS = ("embedding_dim", "z_dim", "width", "conditioning", "augmentation_features")
@@ -394,14 +395,16 @@ def total_steps(config: ml_collections.ConfigDict, steps_per_epoch: int | None) 
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
-                       batches: Iterable[Batch] | None = None,
+                       batches: Iterable[Batch] | Callable[[int], Iterator[Batch]] | None = None,
                        sample_embeddings: np.ndarray | None = None,
                        sample_captions: list[str] | None = None,
                        steps_per_epoch: int | None = None) -> GANState:
   """Trains (or resumes) the GAN in ``workdir`` and returns the final state.
 
-  ``batches``: an iterable of host batch dicts (see module doc) that lasts the whole run; None
-  builds the caption-embedding pipeline from the config (:func:`default_batches`).
+  ``batches``: host batch dicts (see module doc; other keys are ignored) for the whole run,
+  either an iterable or a function ``start_step -> iterator`` (so a resumed run continues the
+  data order); None builds the caption-embedding pipeline from the config
+  (:func:`default_batches`).
   ``sample_embeddings`` [K, E] with ``sample_captions`` (K names): the fixed captions of the
   sample grids; None takes the first K = len(config.sample_captions) embeddings of the first batch.
   Writes ``checkpoints/`` (auto-resumed), ``tensorboard/``, ``metrics.jsonl``,
@@ -427,7 +430,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   step_fn = CompiledStep(config, mesh)
   step_rng = mesh_lib.replicate(step_rng, mesh)
   writer = loop_lib.MetricWriter(workdir)
-  batch_iter = iter(batches)
+  batch_iter = batches(start) if callable(batches) else iter(batches)
   fixed_z = jax.random.normal(jax.random.fold_in(sample_rng, 0),
                               (config.samples_per_caption, config.z_dim))
 
@@ -450,6 +453,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       except StopIteration:
         raise GANDataError(f"the batches ran out after {step - start} steps of {num_steps}; "
                            "pass an iterator that repeats (e.g. tf.data .repeat()).") from None
+      batch = {key: batch[key] for key in BATCH_KEYS}
       if step == start:
         check_batch(batch, config)
         if sample_embeddings is None:
@@ -481,8 +485,33 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
 
 
 def default_batches(config: ml_collections.ConfigDict):
-  """Hook for the caption-embedding pipeline: (batches, sample embeddings, their captions,
-  steps per epoch) built from the config. The pipeline lives in ``v2i_jax.text.gan_input``."""
-  raise GANDataError(
-      "train_and_evaluate got no batches and the caption-embedding pipeline is not wired in yet; "
-      "pass batches=... (an iterator of {'image', 'embedding', 'wrong_embedding'} dicts).")
+  """The caption-embedding pipeline the config names: ``(batches(start_step) -> iterator,
+  sample embeddings [K, E] of config.sample_captions, those captions, steps per epoch)``.
+
+  Data: ``config.dataset`` ("emoji", built from installed packages with ``config.image_data``,
+  or "flickr30k" / "cub" / "oxford102" / a folder, read from ``config.manual_dir``); captions
+  embedded with ``config.vectors`` (a :func:`v2i_jax.text.vectors.parse_source` string), whose
+  id must be ``config.embedding_source``. Imports the data modules only when called.
+  """
+  from v2i_jax.image import data as data_lib
+  from v2i_jax.text import captions as captions_lib
+  from v2i_jax.text import gan_input as gan_input_lib
+  from v2i_jax.text import vectors as vectors_lib
+  spec = vectors_lib.parse_source(config.vectors)
+  if vectors_lib.source_id(spec) != config.embedding_source:
+    raise GANConfigError(
+        f"config.vectors={config.vectors!r} are {vectors_lib.source_id(spec)!r} but "
+        f"config.embedding_source={config.embedding_source!r}; set embedding_source to the "
+        "vectors' id so checkpoints name them correctly.")
+  data = data_lib.load_caption_dataset(
+      config.dataset, "train", config=config.image_data, manual_dir=config.manual_dir or None)
+  embeddings = gan_input_lib.embed_dataset(data, spec, cache_dir=config.embedding_cache_dir)
+  if embeddings.embedding_dim != config.embedding_dim:
+    raise GANConfigError(
+        f"the captions embed to {embeddings.embedding_dim}-d but config.embedding_dim="
+        f"{config.embedding_dim}; set it to {embeddings.embedding_dim} (2 x the vector size).")
+  pipeline = gan_input_lib.GanInput(data, embeddings, batch_size=config.batch_size,
+                                    seed=config.seed)
+  captions = list(config.sample_captions)
+  sample_embeddings = captions_lib.embed_captions(captions, vectors_lib.load_vectors(spec))
+  return pipeline.batches, sample_embeddings, captions, pipeline.steps_per_epoch
