@@ -1,0 +1,78 @@
+r"""Speech (or text) in, pictures out.
+
+  python -m launch.generate --kws_workdir runs/quickstart/kws --gan_workdir runs/quickstart/gan \
+      --audio phrase.wav --out out.png
+  python -m launch.generate --gan_workdir runs/quickstart/gan --text "a happy dog" --out dog.png
+
+Words in the audio separated by short pauses all go into the caption. Prints one JSON line with
+what was recognised (word, probability, start/end seconds), what was dropped below
+--min_probability, and caption words the word vectors do not know.
+"""
+
+import json
+import os
+import sys
+
+from absl import app
+from absl import flags
+from absl import logging
+
+_KWS = flags.DEFINE_string("kws_workdir", None, "Keyword-classifier workdir (for --audio).")
+_GAN = flags.DEFINE_string("gan_workdir", None, "GAN workdir.", required=True)
+_AUDIO = flags.DEFINE_string("audio", None, "A wav/flac/ogg file with one or more words.")
+_TEXT = flags.DEFINE_string("text", None, "A caption; skips speech recognition.")
+_OUT = flags.DEFINE_string("out", "out.png", "Where the image grid goes (PNG).")
+_SUMMARY = flags.DEFINE_string(
+    "summary", None, "Also write a summary figure (waveform, MFCC, words, images) here.")
+_NUM = flags.DEFINE_integer("num_images", 8, "Pictures to generate.", lower_bound=1,
+                            upper_bound=256)
+_SEED = flags.DEFINE_integer("seed", 0, "Seed of the latent vectors.", lower_bound=0)
+_MIN_P = flags.DEFINE_float("min_probability", 0.3,
+                            "Recognised words below this probability are reported and dropped.",
+                            lower_bound=0.0, upper_bound=1.0)
+_VECTORS = flags.DEFINE_string(
+    "vectors", "glove50", "Word vectors the GAN was trained with: 'glove50' or "
+    "'word2vec:<file>[@<limit>]'.")
+
+
+def main(argv):
+  if len(argv) > 1:
+    sys.exit(f"error: unexpected arguments {argv[1:]}; pass options as --flag=value.")
+  if (_AUDIO.value is None) == (_TEXT.value is None):
+    sys.exit("error: pass exactly one of --audio (a recording) or --text (a caption).")
+  if _AUDIO.value is not None and _KWS.value is None:
+    sys.exit("error: --audio needs --kws_workdir (the keyword classifier that hears the words).")
+  logging.set_verbosity(logging.WARNING)
+  # Imported after flag parsing so that --help and flag errors answer at once.
+  from v2i_jax import audio as audio_lib
+  from v2i_jax import errors
+  from v2i_jax import pipeline as pipeline_lib
+  from v2i_jax.text import vectors as vectors_lib
+
+  try:
+    spec = vectors_lib.parse_source(_VECTORS.value)
+    pipe = pipeline_lib.Pipeline.restore(_KWS.value if _AUDIO.value else None, _GAN.value, spec)
+    waveform = mfcc = None
+    if _AUDIO.value is not None:
+      waveform = audio_lib.load_audio(_AUDIO.value)
+      result = pipe(waveform, audio_lib.SAMPLE_RATE, num_images=_NUM.value, seed=_SEED.value,
+                    min_probability=_MIN_P.value)
+      mfcc = pipeline_lib.mfcc_of(pipe.recognizer, waveform)
+    else:
+      result = pipe.from_text(_TEXT.value, num_images=_NUM.value, seed=_SEED.value)
+    pipeline_lib.save_grid(_OUT.value, result.images)
+    if _SUMMARY.value:
+      pipeline_lib.save_summary_figure(_SUMMARY.value, result, waveform=waveform, mfcc=mfcc)
+  except errors.USER_ERRORS as e:
+    sys.exit(f"error: {e}")
+  print(json.dumps({
+      "caption": result.caption,
+      "words": [pipeline_lib.segment_dict(s) for s in result.words],
+      "dropped": [pipeline_lib.segment_dict(s) for s in result.dropped],
+      "oov_words": list(result.oov_words),
+      "out": os.path.abspath(_OUT.value),
+  }))
+
+
+if __name__ == "__main__":
+  app.run(main)

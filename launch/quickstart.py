@@ -1,0 +1,166 @@
+r"""The main job, from a fresh clone to pictures: speak a word, get a picture.
+
+  python -m launch.quickstart --workdir runs/quickstart
+
+1. builds the offline speech data set (espeak-ng voices, Speech Commands layout) and its MFCCs;
+2. builds the emoji image-caption data set;
+3. trains the keyword classifier (--kws_config) and the GAN (--gan_config);
+4. speaks --phrases with voices the keyword model never heard, and writes for each phrase
+   <workdir>/phrases/<phrase>.wav, .png (the pictures) and _summary.png (waveform, MFCC,
+   recognised words, pictures).
+Every step skips work already done (data built with the same config, a finished training), so a
+rerun, or a run after a crash, goes on where it stopped.
+"""
+
+import json
+import os
+import sys
+import time
+
+from absl import app
+from absl import flags
+from absl import logging
+from ml_collections import config_flags
+
+config_flags.DEFINE_config_file("speech_data", "configs/speech_data.py", "Speech data config.",
+                                lock_config=True)
+config_flags.DEFINE_config_file("image_data", "configs/image_data.py", "Image data config.",
+                                lock_config=True)
+config_flags.DEFINE_config_file("kws_config", "configs/kws_cnn.py", "Keyword model config.",
+                                lock_config=True)
+config_flags.DEFINE_config_file("gan_config", "configs/gan_quick.py", "GAN config.",
+                                lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", "runs/quickstart", "Where models and pictures go.")
+_PHRASES = flags.DEFINE_list("phrases", ["cat", "house", "bird", "happy dog"],
+                             "Phrases to speak (words of the keyword model's vocabulary).")
+_NUM = flags.DEFINE_integer("num_images", 8, "Pictures per phrase.", lower_bound=1)
+_STOP_AFTER = flags.DEFINE_enum("stop_after", "phrases", ["data", "kws", "gan", "phrases"],
+                                "Stop after this step.")
+
+PAUSE_SECONDS = 0.45  # Between the words of a phrase, so each is its own segment.
+
+
+def _step(name: str):
+  print(f"\n=== {name}", flush=True)
+  return time.perf_counter()
+
+
+def speak_phrases(phrases, words, data_dir, out_dir, seed=2026):
+  """Speaks each phrase with a different voice none of the data set's speakers used.
+
+  Returns ``[(phrase, waveform path, speaker)]``."""
+  import numpy as np
+  from v2i_jax import audio
+  from v2i_jax.speech import dataset
+  from v2i_jax.speech import synth
+
+  known = {dataset.speaker_of(p) for p, _ in dataset.list_clips(data_dir, "all", words=words)}
+  voices = [s for s in synth.sample_speakers(4 * len(phrases) + 8, seed, rate_range=(140, 200))
+            if s.id not in known]
+  out = []
+  os.makedirs(out_dir, exist_ok=True)
+  for phrase, speaker in zip(phrases, voices):
+    unknown = [w for w in phrase.split() if w not in words]
+    if unknown:
+      raise ValueError(f"phrase {phrase!r} has words the keyword model does not know: "
+                       f"{unknown}; use words of {', '.join(words)}.")
+    pause = np.zeros(int(PAUSE_SECONDS * audio.SAMPLE_RATE), np.float32)
+    pieces = [pause]
+    for word in phrase.split():
+      pieces += [synth.synthesize(word, speaker, max_seconds=0.9), pause]
+    x = np.concatenate(pieces)
+    x *= 0.5 / max(1e-6, float(np.abs(x).max()))
+    path = os.path.join(out_dir, phrase.replace(" ", "_") + ".wav")
+    audio.write_wav(path, x)
+    out.append((phrase, path, speaker))
+  return out
+
+
+def main(argv):
+  if len(argv) > 1:
+    sys.exit(f"error: unexpected arguments {argv[1:]}; pass options as --flag=value.")
+  logging.set_verbosity(logging.WARNING)
+  FLAGS = flags.FLAGS
+  workdir = _WORKDIR.value
+  timings = {}
+  start_all = time.perf_counter()
+  from v2i_jax import errors
+
+  try:
+    from v2i_jax.speech import synth
+    t = _step("1/6 speech data (espeak-ng voices, Speech Commands layout)")
+    summary = synth.build_dataset(FLAGS.speech_data.out_dir, FLAGS.speech_data, progress=True)
+    print(f"{summary['clips']} clips, speakers per split {summary['speakers_per_split']}")
+    kws_config = FLAGS.kws_config
+    if os.path.abspath(kws_config.data_dir) != os.path.abspath(FLAGS.speech_data.out_dir):
+      raise ValueError(f"the keyword config reads {kws_config.data_dir} but the speech data is "
+                       f"built in {FLAGS.speech_data.out_dir}; make them the same folder.")
+    timings["speech_data"] = time.perf_counter() - t
+
+    t = _step("2/6 MFCC features (cached by feature config and file list)")
+    from v2i_jax.speech import train as kws_train
+    features = kws_train.load_data(kws_config)
+    print(f"features {features.splits['train'][0].shape[1:]} per clip, cache {features.cache_path}")
+    timings["mfcc"] = time.perf_counter() - t
+
+    t = _step("3/6 image-caption data (emoji artwork, captions)")
+    from v2i_jax.image import data as image_data
+    _, seconds = image_data.prepare_emoji_dataset(FLAGS.image_data)
+    print("already built" if not seconds else f"built in {seconds:.0f} s")
+    timings["image_data"] = time.perf_counter() - t
+    if _STOP_AFTER.value == "data":
+      return _finish(timings, start_all, workdir)
+
+    t = _step("4/6 keyword classifier")
+    kws_dir = os.path.join(workdir, "kws")
+    results = kws_train.train_and_evaluate(kws_config, kws_dir, data=features)
+    print(f"test accuracy {results['test']['accuracy']:.4f} (speakers never heard in training)")
+    timings["kws_train"] = time.perf_counter() - t
+    if _STOP_AFTER.value == "kws":
+      return _finish(timings, start_all, workdir)
+
+    t = _step("5/6 conditional GAN")
+    from v2i_jax.image import train as gan_train
+    gan_dir = os.path.join(workdir, "gan")
+    gan_train.train_and_evaluate(FLAGS.gan_config, gan_dir)
+    timings["gan_train"] = time.perf_counter() - t
+    if _STOP_AFTER.value == "gan":
+      return _finish(timings, start_all, workdir)
+
+    t = _step("6/6 voice -> image")
+    from v2i_jax import audio
+    from v2i_jax import pipeline as pipeline_lib
+    pipe = pipeline_lib.Pipeline.restore(kws_dir, gan_dir)
+    phrase_dir = os.path.join(workdir, "phrases")
+    spoken = speak_phrases(_PHRASES.value, pipe.recognizer.words, kws_config.data_dir, phrase_dir)
+    correct = 0
+    for phrase, path, speaker in spoken:
+      waveform = audio.load_audio(path)
+      result = pipe(waveform, audio.SAMPLE_RATE, num_images=_NUM.value, seed=0)
+      stem = os.path.splitext(path)[0]
+      pipeline_lib.save_grid(stem + ".png", result.images)
+      pipeline_lib.save_summary_figure(
+          stem + "_summary.png", result, waveform=waveform,
+          mfcc=pipeline_lib.mfcc_of(pipe.recognizer, waveform),
+          title=f'said "{phrase}" ({speaker.voice}, pitch {speaker.pitch}) -> '
+                f'heard "{result.caption}"')
+      heard = " ".join(s.word for s in result.words)
+      correct += heard == phrase
+      print(json.dumps({"said": phrase, "heard": heard,
+                        "words": [pipeline_lib.segment_dict(s) for s in result.words],
+                        "pictures": stem + ".png", "summary": stem + "_summary.png"}))
+    print(f"phrases recognised exactly: {correct} of {len(spoken)}")
+    timings["voice_to_image"] = time.perf_counter() - t
+  except (errors.USER_ERRORS + (ValueError, OSError)) as e:
+    sys.exit(f"error: {e}")
+  return _finish(timings, start_all, workdir)
+
+
+def _finish(timings, start_all, workdir):
+  timings["total"] = time.perf_counter() - start_all
+  print("\nseconds per step: " + json.dumps({k: round(v, 1) for k, v in timings.items()}))
+  print(f"everything is in {os.path.abspath(workdir)}")
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,18 @@
+"""The exceptions that mean "bad input" (as opposed to a bug), gathered for entry points.
+
+Launch scripts catch exactly these and exit with ``error: <message>``: each names the problem and
+the fix. Anything else is a bug and keeps its traceback.
+"""
+
+from v2i_jax.audio import AudioError
+from v2i_jax.pipeline import PipelineError
+from v2i_jax.speech.recognizer import RecognitionError
+from v2i_jax.text.captions import CaptionError
+from v2i_jax.text.types import CaptionDataError
+from v2i_jax.text.vectors import VectorsError
+from v2i_jax.training.checkpoint import CheckpointError
+from v2i_jax.training.loop import NonFiniteLossError
+
+USER_ERRORS = (AudioError, PipelineError, RecognitionError, CaptionError, CaptionDataError,
+               VectorsError, CheckpointError, NonFiniteLossError, FileNotFoundError,
+               NotADirectoryError, PermissionError)

@@ -1,0 +1,237 @@
+"""Voice -> words -> caption embedding -> pictures: the three models joined.
+
+  pipeline = Pipeline.restore("runs/quickstart/kws", "runs/quickstart/gan")
+  result = pipeline(waveform, sample_rate)        # speech in
+  result = pipeline.from_text("a happy dog")      # or text in
+  result.images                                    # [n, 64, 64, 3] uint8
+  result.caption, result.words                     # what was recognised and used
+
+Restoring checks that the models fit each other: the GAN's caption embeddings must come from the
+word vectors loaded here (source and dimension), and every word the keyword model can hear must
+be in those vectors' vocabulary.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from v2i_jax.image import train as gan_train
+from v2i_jax.speech import recognizer as recognizer_lib
+from v2i_jax.text import captions as captions_lib
+from v2i_jax.text import vectors as vectors_lib
+from v2i_jax.training import checkpoint as checkpoint_lib
+
+GAN_CHECKPOINT_DIR = "checkpoints"
+
+
+class PipelineError(ValueError):
+  """Models that do not fit each other, or input the pipeline cannot turn into a picture."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Result:
+  images: np.ndarray  # [n, 64, 64, 3] uint8
+  caption: str  # the words that were embedded, in order
+  words: tuple[recognizer_lib.Segment, ...]  # recognised words (empty for text input)
+  dropped: tuple[recognizer_lib.Segment, ...]  # recognised below the confidence threshold
+  oov_words: tuple[str, ...]  # caption words the word vectors do not know (skipped)
+
+
+@dataclasses.dataclass(frozen=True)
+class Painter:
+  """A restored generator: caption embeddings -> images."""
+  config: ml_collections.ConfigDict
+  meta: dict[str, Any]
+  step: int
+  _generator: Any
+  _variables: Any
+
+  @classmethod
+  def restore(cls, workdir: str, step: int | None = None) -> "Painter":
+    directory = os.path.join(workdir, GAN_CHECKPOINT_DIR)
+    if not os.path.isdir(directory):
+      raise checkpoint_lib.CheckpointError(
+          f"{workdir} holds no GAN checkpoints ({directory} is missing); train one with "
+          "`python -m launch.train_gan --config configs/gan_quick.py --workdir ...`.")
+    with checkpoint_lib.Checkpointer(directory, create=False) as ckpt:
+      meta = ckpt.restore_meta(step)
+      if "embedding_source" not in meta or "config" not in meta:
+        raise checkpoint_lib.CheckpointError(
+            f"the checkpoint in {workdir} was not written by launch.train_gan (its metadata "
+            "has no embedding_source); pass a GAN workdir.")
+      config = ml_collections.ConfigDict(meta["config"])
+      target = jax.eval_shape(lambda: gan_train.create_train_state(jax.random.PRNGKey(0), config))
+      target = jax.tree_util.tree_map(
+          lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype,
+                                         sharding=jax.sharding.SingleDeviceSharding(
+                                             jax.devices()[0])), target)
+      restored_step, state, _ = ckpt.restore(target, step)
+    return cls(config=config, meta=meta, step=int(restored_step), _generator=state.generator,
+               _variables=state.generator_variables())
+
+  @property
+  def embedding_dim(self) -> int:
+    return int(self.meta["embedding_dim"])
+
+  def paint(self, embedding: np.ndarray, num_images: int, seed: int) -> np.ndarray:
+    """``num_images`` pictures of one caption embedding ``[E]``; fixed by ``seed``."""
+    rng = jax.random.PRNGKey(seed)
+    z = jax.random.normal(jax.random.fold_in(rng, 0), (num_images, self.config.z_dim))
+    embeddings = jnp.broadcast_to(jnp.asarray(embedding, jnp.float32),
+                                  (num_images, self.embedding_dim))
+    return np.asarray(gan_train.generate_images_jit(
+        self._generator, self._variables, z, embeddings, jax.random.fold_in(rng, 1)))
+
+
+@dataclasses.dataclass(frozen=True)
+class Pipeline:
+  """The keyword recogniser (optional: text-only pipelines have none), word vectors and GAN."""
+  painter: Painter
+  vectors: Any  # gensim KeyedVectors
+  recognizer: recognizer_lib.Recognizer | None = None
+
+  @classmethod
+  def restore(cls, kws_workdir: str | None, gan_workdir: str,
+              vectors: vectors_lib.VectorSource | None = None) -> "Pipeline":
+    """Restores both models and checks that they fit each other.
+
+    ``vectors``: the word vectors the GAN was trained with; None means the default GloVe, which
+    must then be what the GAN's checkpoint names.
+    """
+    painter = Painter.restore(gan_workdir)
+    spec = vectors if vectors is not None else vectors_lib.VectorSource.glove50()
+    stored = painter.meta["embedding_source"]
+    try:
+      vectors_lib.check_source(stored, spec)
+    except vectors_lib.VectorsError as e:
+      raise PipelineError(
+          f"the GAN in {gan_workdir} was trained on caption embeddings from {stored!r}, not "
+          f"{vectors_lib.source_id(spec)!r}; pass the same word vectors (e.g. --vectors "
+          "word2vec:<file>) or use a GAN trained on these.") from e
+    kv = vectors_lib.load_vectors(spec)
+    if 2 * kv.vector_size != painter.embedding_dim:
+      raise PipelineError(
+          f"the GAN in {gan_workdir} expects {painter.embedding_dim}-d caption embeddings but "
+          f"{vectors_lib.describe(spec)} gives {2 * kv.vector_size}-d ([min, max] of "
+          f"{kv.vector_size}-d vectors); retrain the GAN or pass its vectors.")
+    recognizer = None
+    if kws_workdir is not None:
+      recognizer = recognizer_lib.Recognizer.restore(kws_workdir)
+      unknown = [w for w in recognizer.words if w not in kv.key_to_index]
+      if unknown:
+        raise PipelineError(
+            f"the keyword model in {kws_workdir} hears words that {vectors_lib.describe(spec)} "
+            f"cannot embed: {', '.join(unknown)}; train the keyword model on words in the "
+            "vocabulary or use other word vectors.")
+    return cls(painter=painter, vectors=kv, recognizer=recognizer)
+
+  def __call__(self, waveform: np.ndarray, sample_rate: int, *, num_images: int = 8,
+               seed: int = 0, min_probability: float = 0.0) -> Result:
+    """Speech in: every word recognised with ``probability >= min_probability`` goes into the
+    caption, in the order spoken."""
+    if self.recognizer is None:
+      raise PipelineError("this pipeline has no keyword model; restore it with a kws_workdir "
+                          "or use from_text().")
+    segments = self.recognizer.transcribe_segments(waveform, sample_rate)
+    kept = tuple(s for s in segments if s.probability >= min_probability)
+    dropped = tuple(s for s in segments if s.probability < min_probability)
+    if not kept:
+      found = ", ".join(f"{s.word} ({s.probability:.2f})" for s in segments)
+      raise recognizer_lib.RecognitionError(
+          f"no word was recognised with probability >= {min_probability:g} (heard: {found}); "
+          "speak more clearly, or lower the threshold.")
+    result = self.from_text(" ".join(s.word for s in kept), num_images=num_images, seed=seed)
+    return dataclasses.replace(result, words=kept, dropped=dropped)
+
+  def from_text(self, caption: str, *, num_images: int = 8, seed: int = 0) -> Result:
+    """Text in: the caption's [min, max] embedding -> ``num_images`` pictures."""
+    if num_images <= 0:
+      raise PipelineError(f"num_images={num_images}; ask for at least one image.")
+    embedded = captions_lib.embed_caption(caption, self.vectors)  # CaptionError when unusable.
+    images = self.painter.paint(embedded.vector, num_images, seed)
+    return Result(images=images, caption=" ".join(embedded.known_words), words=(), dropped=(),
+                  oov_words=embedded.oov_words)
+
+
+def save_summary_figure(path: str, result: Result, *, waveform: np.ndarray | None = None,
+                        mfcc: np.ndarray | None = None, title: str | None = None) -> str:
+  """One PNG that tells the whole story of a phrase: the waveform (with the recognised words
+  over their segments), its MFCCs, the words and probabilities, and the generated pictures."""
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+
+  has_audio = waveform is not None
+  n = len(result.images)
+  cols = min(n, 8)
+  rows = -(-n // cols)
+  fig = plt.figure(figsize=(max(8, 1.3 * cols), (4.2 if has_audio else 0.6) + 1.35 * rows))
+  grid = fig.add_gridspec(
+      (2 if has_audio else 0) + rows, cols,
+      height_ratios=([1.4, 1.4] if has_audio else []) + [1.2] * rows, hspace=0.45)
+  if has_audio:
+    ax = fig.add_subplot(grid[0, :])
+    t = np.arange(waveform.size) / 16000
+    ax.plot(t, waveform, lw=0.5, color="0.3")
+    for s in result.words + result.dropped:
+      kept = s in result.words
+      ax.axvspan(s.start_seconds, s.end_seconds, color="tab:green" if kept else "tab:red",
+                 alpha=0.15)
+      ax.text((s.start_seconds + s.end_seconds) / 2, 0.92, f"{s.word} ({s.probability:.2f})",
+              transform=ax.get_xaxis_transform(), ha="center", va="top", fontsize=10,
+              color="darkgreen" if kept else "darkred")
+    ax.set(xlim=(0, t[-1] if t.size else 1), xlabel="seconds", yticks=[])
+    ax.set_title("waveform and recognised words (probability)", fontsize=10)
+    if mfcc is not None:
+      ax = fig.add_subplot(grid[1, :])
+      ax.imshow(mfcc.T, aspect="auto", origin="lower", cmap="magma")
+      ax.set(xlabel="frame", ylabel="MFCC")
+      ax.set_title("MFCC features", fontsize=10)
+  first = 2 if has_audio else 0
+  for i in range(rows * cols):
+    ax = fig.add_subplot(grid[first + i // cols, i % cols])
+    ax.axis("off")
+    if i < n:
+      ax.imshow(result.images[i])
+  fig.suptitle(title or f'caption: "{result.caption}"', fontsize=12)
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  fig.savefig(path, dpi=90, bbox_inches="tight")
+  plt.close(fig)
+  return path
+
+
+def mfcc_of(recognizer: recognizer_lib.Recognizer, waveform: np.ndarray) -> np.ndarray:
+  """The recogniser's MFCCs ``[frames, coefficients]`` of (up to) the first clip of audio, for
+  figures; 16 kHz float input as returned by :func:`v2i_jax.audio.load_audio`."""
+  from v2i_jax import audio
+  from v2i_jax.speech import features
+  clip = audio.fit_length(waveform[:recognizer.mfcc_cfg.clip_samples],
+                          recognizer.mfcc_cfg.clip_samples)
+  return np.asarray(features.make_mfcc_fn(recognizer.mfcc_cfg)(clip[None])[0])
+
+
+def segment_dict(s: recognizer_lib.Segment) -> dict[str, Any]:
+  return {"word": s.word, "probability": round(s.probability, 4),
+          "start_seconds": round(s.start_seconds, 3), "end_seconds": round(s.end_seconds, 3)}
+
+
+def save_grid(path: str, images: np.ndarray, columns: int = 8) -> str:
+  """``[n, H, W, 3]`` uint8 -> one PNG grid with 2-pixel white gaps."""
+  from PIL import Image
+  n, h, w, _ = images.shape
+  cols = min(columns, n)
+  rows = -(-n // cols)
+  grid = np.full((rows * (h + 2) + 2, cols * (w + 2) + 2, 3), 255, np.uint8)
+  for i, image in enumerate(images):
+    r, c = divmod(i, cols)
+    grid[2 + r * (h + 2):2 + r * (h + 2) + h, 2 + c * (w + 2):2 + c * (w + 2) + w] = image
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  Image.fromarray(grid).save(path)
+  return path
