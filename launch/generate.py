@@ -9,9 +9,16 @@ what was recognised (word, probability, start/end seconds), what was dropped bel
 --min_probability, and caption words the word vectors do not know.
 """
 
-import json
 import os
 import sys
+
+# XLA reads its flags when JAX starts its backend: add the fast-CPU conv flag before any JAX work.
+from v2i_jax.image import layers  # Imports jax but does not start the backend.
+
+os.environ["XLA_FLAGS"] = layers.with_fast_cpu_flag(os.environ.get("XLA_FLAGS", ""))
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
+import json
 
 from absl import app
 from absl import flags

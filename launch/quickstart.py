@@ -12,9 +12,16 @@ Every step skips work already done (data built with the same config, a finished 
 rerun, or a run after a crash, goes on where it stopped.
 """
 
-import json
 import os
 import sys
+
+# XLA reads its flags when JAX starts its backend: add the fast-CPU conv flag before any JAX work.
+from v2i_jax.image import layers  # Imports jax but does not start the backend.
+
+os.environ["XLA_FLAGS"] = layers.with_fast_cpu_flag(os.environ.get("XLA_FLAGS", ""))
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
+import json
 import time
 
 from absl import app
