@@ -7,9 +7,10 @@ those, like the anonymised ids of the real data set, and the validation/test lis
 same speaker hash (:func:`v2i_jax.speech.dataset.which_set`), so no speaker is in two splits.
 
 espeak-ng keeps its state (voice, parameters, callback) in the process, and its output depends on
-the calls made before (the same word twice differs by a few samples). A build therefore makes
-every call in one fixed order in one process: the same config gives the same bytes in a fresh
-process.
+the calls made before (the same word twice differs by a few samples) and, for breathy voices, on
+a noise generator it seeds from the clock. A build therefore seeds that generator for every clip
+and makes every call in one fixed order in one process: the same config gives the same wav files
+and lists, byte for byte, in any fresh process (dataset_info.json also records the build time).
 """
 
 from __future__ import annotations
