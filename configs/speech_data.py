@@ -4,7 +4,8 @@
 
 500 speakers (all 8 English accents x every usable voice variant, pitch 0-99, 120-240 wpm), one
 clip per speaker and word: 17,500 one-second clips (560 MB); 397/51/52 speakers in train/
-validation/test by the Speech Commands speaker hash. Builds in about a minute on 2 busy CPU cores.
+validation/test by the Speech Commands speaker hash. Builds in 1-3 min on 2 shared CPU cores
+(51-171 s measured, load 4-11; 41 s of CPU).
 
 Chosen by measurement (configs/kws_mlp.py, 3000 steps, held-out speakers, validation/test):
 400 speakers with the word anywhere in the second 76.5%/82.5%; centred +-0.15 s 85.1%/88.8%;
