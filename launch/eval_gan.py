@@ -1,0 +1,151 @@
+"""Scores a trained GAN with numbers; prints one JSON line.
+
+  python -m launch.eval_gan --workdir=runs/gan_quick
+  python -m launch.eval_gan --workdir=runs/gan_quick --step=2000 --num_per_caption=32
+  python -m launch.eval_gan --real_only --holdout_source=openmoji
+
+Each of the 35 keywords is a bare caption ("cat", "five"); the GAN draws --num_per_caption
+images of each, and the judge of v2i_jax/image/evaluate.py (trained once on the real keyword
+emoji, then cached in data_cache/judge/) gives:
+  conditional_accuracy   share of the images it labels as their caption's keyword
+  feature_fid            Frechet distance of its penultimate features, generated vs real
+                         keyword images (NOT comparable to Inception FID)
+  real_conditional_accuracy, real_feature_fid   the same numbers for real images (the ceiling;
+                         real FID = between two class-stratified halves)
+  per_keyword            accuracy per keyword; judged_other: share it calls no keyword at all
+--real_only skips the GAN; --holdout_source also trains a judge without that artwork style and
+reports its accuracy on it (how well the judge transfers to a style it never saw).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from absl import app
+from absl import flags
+from absl import logging
+from ml_collections import config_flags
+
+from v2i_jax.image import data as data_lib
+from v2i_jax.image import evaluate
+from v2i_jax.text import vectors as vectors_lib
+from v2i_jax.training import checkpoint as checkpoint_lib
+
+_WORKDIR = flags.DEFINE_string("workdir", None, "A GAN workdir (holds checkpoints/).")
+_STEP = flags.DEFINE_integer("step", None, "Checkpoint step to score (default: the newest).")
+_NUM_PER_CAPTION = flags.DEFINE_integer("num_per_caption", 16, "Images drawn per keyword.")
+_SEED = flags.DEFINE_integer("seed", 0, "Seed of the GAN's z and conditioning noise.")
+_VECTORS = flags.DEFINE_string(
+    "vectors", None, "Word vectors for a GAN not trained on GloVe: 'word2vec:<file>[@<limit>]' "
+    "(the same file it was trained with).")
+_REAL_ONLY = flags.DEFINE_bool("real_only", False, "Only the real-image numbers; no GAN.")
+_HOLDOUT_SOURCE = flags.DEFINE_enum(
+    "holdout_source", None, data_lib.SOURCES,
+    "Also train a judge without this artwork style and report its accuracy on it.")
+_JUDGE_CONFIG = config_flags.DEFINE_config_file(
+    "judge_config", os.path.join(os.path.dirname(__file__), "..", "configs", "judge.py"),
+    "The judge's settings.", lock_config=True)
+
+
+def restore_gan(workdir: str, step: int | None = None):
+  """(step, GANState, meta) of the GAN saved in ``workdir/checkpoints``.
+
+  The state is rebuilt from the config stored in the checkpoint (``v2i_jax.image.train``'s
+  ``create_train_state``), then filled from the checkpoint.
+  """
+  import jax
+  import ml_collections
+  from v2i_jax.image import train as gan_train
+  if not os.path.isdir(workdir):
+    raise checkpoint_lib.CheckpointError(
+        f"no workdir at {workdir}; pass the --workdir a GAN was trained in.")
+  checkpoints = checkpoint_lib.Checkpointer(os.path.join(workdir, "checkpoints"), create=False)
+  try:
+    if checkpoints.latest_step() is None:
+      raise checkpoint_lib.CheckpointError(
+          f"no GAN checkpoint in {checkpoints.directory}; train first (it is written every "
+          "config.checkpoint_every steps).")
+    if step is not None and step not in checkpoints.all_steps():
+      raise checkpoint_lib.CheckpointError(
+          f"no step {step} in {checkpoints.directory}; it holds {checkpoints.all_steps()}.")
+    config = ml_collections.ConfigDict(checkpoints.restore_meta(step)["config"])
+    target = gan_train.create_train_state(jax.random.PRNGKey(0), config)
+    return checkpoints.restore(target, step)
+  finally:
+    checkpoints.close()
+
+
+def vectors_for(meta: dict, vectors_flag: str | None) -> vectors_lib.VectorSource:
+  """The word vectors the GAN's captions were embedded with (checked against the checkpoint)."""
+  stored = meta["embedding_source"]
+  if vectors_flag is not None:
+    spec = vectors_lib.parse_source(vectors_flag)
+  elif stored == vectors_lib.source_id(vectors_lib.VectorSource.glove50()):
+    spec = vectors_lib.VectorSource.glove50()
+  else:
+    raise vectors_lib.VectorsError(
+        f"the GAN was trained on word vectors {stored!r}; pass them with "
+        "--vectors=word2vec:<file>[@<limit>].")
+  vectors_lib.check_source(stored, spec)
+  return spec
+
+
+def make_generate_fn(state, meta: dict, spec: vectors_lib.VectorSource
+                     ) -> evaluate.GenerateFn:
+  """generate_fn(captions, n_per_caption, seed) -> uint8 images, caption-major."""
+  import jax
+  import jax.numpy as jnp
+  import numpy as np
+  from v2i_jax.image import train as gan_train
+  from v2i_jax.text import captions as captions_lib
+  kv = vectors_lib.load_vectors(spec)
+  z_dim = int(meta["config"]["z_dim"])
+  chunk = 256  # A fixed batch: one compilation.
+
+  def generate(captions, n_per_caption, seed):
+    embeddings = np.repeat(captions_lib.embed_captions(captions, kv), n_per_caption, axis=0)
+    rng = jax.random.PRNGKey(seed)
+    z = np.asarray(jax.random.normal(jax.random.fold_in(rng, 0), (len(embeddings), z_dim)))
+    images = []
+    for start in range(0, len(embeddings), chunk):
+      count = min(chunk, len(embeddings) - start)
+      pad = lambda x: np.concatenate([x[start:start + count],
+                                      np.zeros((chunk - count,) + x.shape[1:], x.dtype)])
+      out = gan_train.generate_images_jit(
+          state.generator, state.generator_variables(), jnp.asarray(pad(z)),
+          jnp.asarray(pad(embeddings)), jax.random.fold_in(rng, 1 + start))
+      images.append(np.asarray(out)[:count])
+    return np.concatenate(images)
+
+  return generate
+
+
+def main(argv):
+  if len(argv) > 1:
+    sys.exit(f"error: unexpected arguments {argv[1:]}; pass options as --flag=value.")
+  if not _REAL_ONLY.value and not _WORKDIR.value:
+    sys.exit("error: pass --workdir=<a GAN workdir>, or --real_only for the real-image numbers.")
+  logging.set_verbosity(logging.WARNING)  # orbax logs every restore at INFO.
+  try:
+    judge, data, judge_info = evaluate.load_or_train_judge(_JUDGE_CONFIG.value)
+    if _REAL_ONLY.value:
+      result = evaluate.real_ceiling(judge, data, _SEED.value)
+    else:
+      step, state, meta = restore_gan(_WORKDIR.value, _STEP.value)
+      generate_fn = make_generate_fn(state, meta, vectors_for(meta, _VECTORS.value))
+      result = {"workdir": _WORKDIR.value, "step": int(step)}
+      result.update(evaluate.evaluate_generator(generate_fn, judge, data,
+                                                _NUM_PER_CAPTION.value, _SEED.value))
+    result["judge"] = {"dir": evaluate.judge_dir(_JUDGE_CONFIG.value), **judge_info}
+    if _HOLDOUT_SOURCE.value:
+      result["judge_cross_style"] = evaluate.cross_style_accuracy(_JUDGE_CONFIG.value,
+                                                                  _HOLDOUT_SOURCE.value)
+  except (OSError, ValueError, checkpoint_lib.CheckpointError) as e:
+    sys.exit(f"error: {e}")
+  print(json.dumps(result))
+
+
+if __name__ == "__main__":
+  app.run(main)
