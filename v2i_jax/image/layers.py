@@ -7,8 +7,8 @@ slow path (see PERF_NOTES.md). The ``fast=True`` forms compute the same function
 work:
 
 - stride-2 conv = pad 1 + space-to-depth by 2 + 2x2 VALID conv with the kernel rearranged;
-- stride-2 transposed conv = 2x2 conv (pad 1) to 4x the channels, one group per output phase,
-  + depth-to-space (sub-pixel);
+- stride-2 transposed conv = one 2x2 stride-1 conv per output phase (sub-pixel: together a 2x2
+  conv to 4x the channels) + depth-to-space;
 - G's 1x1 -> 4x4 projection = a matrix product; D's 4x4 -> 1x1 head = a matrix product.
 
 Every layer stores one ``kernel`` of shape ``[4, 4, in, out]`` in the layout ``nn.Conv`` /
@@ -95,17 +95,16 @@ class UpConv(_Kernel4x4):
     if not self.fast:
       return jax.lax.conv_transpose(
           x, kernel, (2, 2), ((2, 2), (2, 2)), dimension_numbers=_DIMENSIONS)
-    # Output row 2r + a only sees input rows r - 1 + a and r + a, through taps a and a + 2: one 2x2
-    # conv over the input padded by 1 gives all four phases (a, b) as channel groups, phase (a, b)
-    # at offset (a, b) of its (H+1)x(W+1) map.
-    b, h, w, i = x.shape
-    o = kernel.shape[-1]
-    phase_kernel = _phase_split(kernel).transpose(0, 1, 4, 2, 3, 5).reshape(2, 2, i, 4 * o)
-    y = jax.lax.conv_general_dilated(x, phase_kernel, (1, 1), ((1, 1), (1, 1)),
-                                     dimension_numbers=_DIMENSIONS)
-    y = y.reshape(b, h + 1, w + 1, 2, 2, o)
-    rows = [jnp.stack([y[:, a:a + h, c:c + w, a, c] for c in (0, 1)], axis=3) for a in (0, 1)]
-    return jnp.stack(rows, axis=2).reshape(b, 2 * h, 2 * w, o)
+    # Output row 2r + a only sees input rows r - 1 + a and r + a, through taps a and a + 2: each
+    # output phase (a, b) is a 2x2 stride-1 conv with the taps k[a::2, b::2] and padding
+    # ((1 - a, a), (1 - b, b)); the four phases are interleaved (depth-to-space). Four convs
+    # rather than one to 4x the channels: that one would need a (H+1)x(W+1) output, larger than
+    # its input, which XLA:CPU's fast conv path refuses (40x slower, measured at 4x4x512).
+    b, h, w, _ = x.shape
+    rows = [jnp.stack([jax.lax.conv_general_dilated(
+        x, kernel[a::2, c::2], (1, 1), ((1 - a, a), (1 - c, c)), dimension_numbers=_DIMENSIONS)
+                       for c in (0, 1)], axis=3) for a in (0, 1)]
+    return jnp.stack(rows, axis=2).reshape(b, 2 * h, 2 * w, self.features)
 
 
 class Project4x4(_Kernel4x4):
