@@ -2,9 +2,14 @@
 
   python -m launch.train_kws --config configs/kws_cnn.py --workdir runs/kws_cnn
 
-40 MFCCs x 101 frames at 16 kHz; conv 10x4 stride 2 to 64 channels, 4 depthwise-separable
-blocks, average pool, dense; Adam on a one-cycle triangular schedule; time shift and
-SpecAugment-style masks. Accuracy reached: see the README's keyword table.
+Hello Edge's front end: 10 MFCCs (of 40 mel bands) from 40 ms windows every 20 ms, 51 x 10;
+conv 10x4 stride 2 to 32 channels, 4 depthwise-separable blocks, average pool, dense; Adam on
+one triangular cycle (eta 1e-5..3e-3, n_s = 750: 1,500 updates, ~13 epochs); time shift and
+SpecAugment-style masks.
+
+Measured (2 shared CPU cores, load ~10): on the earlier 400-speaker build of the default data,
+test accuracy 0.908, validation 0.873, 1,011 s of training. The model was still improving;
+more cycles (--config.schedule.num_cycles=2) or 64 channels should do better where time allows.
 """
 
 import ml_collections
@@ -16,9 +21,10 @@ from configs import mfcc_presets
 def get_config() -> ml_collections.ConfigDict:
   config = kws_mlp_paper.get_config()
   config.mfcc = mfcc_presets.modern()
+  config.mfcc.update(n_mfcc=10, n_fft=1024, win_length=640, hop_length=320)
   config.model = ml_collections.ConfigDict()
   config.model.name = "cnn"
-  config.model.channels = 64
+  config.model.channels = 32  # DS-CNN-S has 64; 32 trains 3x faster on a shared CPU.
   config.model.num_blocks = 4
   config.model.first_kernel = (10, 4)
   config.model.first_stride = (2, 2)
@@ -26,10 +32,10 @@ def get_config() -> ml_collections.ConfigDict:
   config.optimizer = "adam"
   config.schedule.eta_min = 1e-5
   config.schedule.eta_max = 3e-3
-  config.schedule.step_size = 1500
+  config.schedule.step_size = 750
   config.schedule.num_cycles = 1
   config.weight_decay = 1e-5
-  config.augment.time_shift_frames = 10
-  config.augment.time_mask_frames = 10
-  config.augment.freq_mask_coeffs = 5
+  config.augment.time_shift_frames = 5
+  config.augment.time_mask_frames = 5
+  config.augment.freq_mask_coeffs = 2
   return config

@@ -241,6 +241,8 @@ def checkpoint_meta(config: ml_collections.ConfigDict,
       "config": json.loads(config.to_json_best_effort()),
       "words": list(data.words),
       "mfcc": data.mfcc_cfg.to_dict(),
+      # Names the exact clips (paths, sizes, mtimes) and front end the features came from.
+      "feature_cache": os.path.basename(data.cache_path),
       "feature_mean": np.asarray(data.mean, np.float64).tolist(),
       "feature_std": np.asarray(data.std, np.float64).tolist(),
   }
@@ -358,11 +360,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
 
 
 def _check_same_data(saved: dict[str, Any], current: dict[str, Any], workdir: str) -> None:
-  for key in ("words", "mfcc"):
+  """A resumed run must see the data the checkpoint saw, or it would not equal an
+  uninterrupted run."""
+  for key in ("words", "mfcc", "feature_cache"):
     if saved.get(key) != current[key]:
       raise checkpoint.CheckpointError(
           f"the checkpoint in {workdir} was trained with {key}={saved.get(key)}, but this run "
-          f"uses {key}={current[key]}; use a new --workdir or the original config.")
+          f"uses {key}={current[key]} (the config or the clips in data_dir changed); use a new "
+          "--workdir, or the original config and data.")
 
 
 def _write_reports(workdir: str, results: dict[str, Any], words: tuple[str, ...]) -> None:
