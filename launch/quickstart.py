@@ -33,7 +33,7 @@ config_flags.DEFINE_config_file("speech_data", "configs/speech_data.py", "Speech
                                 lock_config=True)
 config_flags.DEFINE_config_file("image_data", "configs/image_data.py", "Image data config.",
                                 lock_config=True)
-config_flags.DEFINE_config_file("kws_config", "configs/kws_cnn.py", "Keyword model config.",
+config_flags.DEFINE_config_file("kws_config", "configs/kws_mlp.py", "Keyword model config.",
                                 lock_config=True)
 config_flags.DEFINE_config_file("gan_config", "configs/gan_quick.py", "GAN config.",
                                 lock_config=True)
