@@ -27,9 +27,12 @@ from absl import app
 from absl import flags
 from absl import logging
 from ml_collections import config_flags
+import numpy as np
 
 from v2i_jax.image import data as data_lib
 from v2i_jax.image import evaluate
+from v2i_jax.image import sampling
+from v2i_jax.text import captions as captions_lib
 from v2i_jax.text import vectors as vectors_lib
 from v2i_jax.training import checkpoint as checkpoint_lib
 
@@ -49,76 +52,11 @@ _JUDGE_CONFIG = config_flags.DEFINE_config_file(
     "The judge's settings.", lock_config=True)
 
 
-def restore_gan(workdir: str, step: int | None = None):
-  """(step, GANState, meta) of the GAN saved in ``workdir/checkpoints``.
-
-  The state is rebuilt from the config stored in the checkpoint (``v2i_jax.image.train``'s
-  ``create_train_state``), then filled from the checkpoint.
-  """
-  import jax
-  import ml_collections
-  from v2i_jax.image import train as gan_train
-  if not os.path.isdir(workdir):
-    raise checkpoint_lib.CheckpointError(
-        f"no workdir at {workdir}; pass the --workdir a GAN was trained in.")
-  checkpoints = checkpoint_lib.Checkpointer(os.path.join(workdir, "checkpoints"), create=False)
-  try:
-    if checkpoints.latest_step() is None:
-      raise checkpoint_lib.CheckpointError(
-          f"no GAN checkpoint in {checkpoints.directory}; train first (it is written every "
-          "config.checkpoint_every steps).")
-    if step is not None and step not in checkpoints.all_steps():
-      raise checkpoint_lib.CheckpointError(
-          f"no step {step} in {checkpoints.directory}; it holds {checkpoints.all_steps()}.")
-    config = ml_collections.ConfigDict(checkpoints.restore_meta(step)["config"])
-    target = gan_train.create_train_state(jax.random.PRNGKey(0), config)
-    return checkpoints.restore(target, step)
-  finally:
-    checkpoints.close()
-
-
-def vectors_for(meta: dict, vectors_flag: str | None) -> vectors_lib.VectorSource:
-  """The word vectors the GAN's captions were embedded with (checked against the checkpoint)."""
-  stored = meta["embedding_source"]
-  if vectors_flag is not None:
-    spec = vectors_lib.parse_source(vectors_flag)
-  elif stored == vectors_lib.source_id(vectors_lib.VectorSource.glove50()):
-    spec = vectors_lib.VectorSource.glove50()
-  else:
-    raise vectors_lib.VectorsError(
-        f"the GAN was trained on word vectors {stored!r}; pass them with "
-        "--vectors=word2vec:<file>[@<limit>].")
-  vectors_lib.check_source(stored, spec)
-  return spec
-
-
-def make_generate_fn(state, meta: dict, spec: vectors_lib.VectorSource
-                     ) -> evaluate.GenerateFn:
+def make_generate_fn(painter: sampling.Painter, kv) -> evaluate.GenerateFn:
   """generate_fn(captions, n_per_caption, seed) -> uint8 images, caption-major."""
-  import jax
-  import jax.numpy as jnp
-  import numpy as np
-  from v2i_jax.image import train as gan_train
-  from v2i_jax.text import captions as captions_lib
-  kv = vectors_lib.load_vectors(spec)
-  z_dim = int(meta["config"]["z_dim"])
-  chunk = 256  # A fixed batch: one compilation.
-
   def generate(captions, n_per_caption, seed):
     embeddings = np.repeat(captions_lib.embed_captions(captions, kv), n_per_caption, axis=0)
-    rng = jax.random.PRNGKey(seed)
-    z = np.asarray(jax.random.normal(jax.random.fold_in(rng, 0), (len(embeddings), z_dim)))
-    images = []
-    for start in range(0, len(embeddings), chunk):
-      count = min(chunk, len(embeddings) - start)
-      pad = lambda x: np.concatenate([x[start:start + count],
-                                      np.zeros((chunk - count,) + x.shape[1:], x.dtype)])
-      out = gan_train.generate_images_jit(
-          state.generator, state.generator_variables(), jnp.asarray(pad(z)),
-          jnp.asarray(pad(embeddings)), jax.random.fold_in(rng, 1 + start))
-      images.append(np.asarray(out)[:count])
-    return np.concatenate(images)
-
+    return painter.paint_many(embeddings, seed)
   return generate
 
 
@@ -129,13 +67,16 @@ def main(argv):
     sys.exit("error: pass --workdir=<a GAN workdir>, or --real_only for the real-image numbers.")
   logging.set_verbosity(logging.WARNING)  # orbax logs every restore at INFO.
   try:
+    painter = None
+    if not _REAL_ONLY.value:  # Checked first: a wrong workdir fails before the judge trains.
+      painter = sampling.Painter.restore(_WORKDIR.value, _STEP.value)
+      spec = vectors_lib.spec_for(painter.embedding_source, _VECTORS.value)
+      generate_fn = make_generate_fn(painter, vectors_lib.load_vectors(spec))
     judge, data, judge_info = evaluate.load_or_train_judge(_JUDGE_CONFIG.value)
-    if _REAL_ONLY.value:
+    if painter is None:
       result = evaluate.real_ceiling(judge, data, _SEED.value)
     else:
-      step, state, meta = restore_gan(_WORKDIR.value, _STEP.value)
-      generate_fn = make_generate_fn(state, meta, vectors_for(meta, _VECTORS.value))
-      result = {"workdir": _WORKDIR.value, "step": int(step)}
+      result = {"workdir": _WORKDIR.value, "step": painter.step}
       result.update(evaluate.evaluate_generator(generate_fn, judge, data,
                                                 _NUM_PER_CAPTION.value, _SEED.value))
     result["judge"] = {"dir": evaluate.judge_dir(_JUDGE_CONFIG.value), **judge_info}

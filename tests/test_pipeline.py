@@ -137,3 +137,10 @@ def test_generate_cli_audio_and_text(workdirs, tmp_path):
   done = _generate(f"--kws_workdir={kws}", f"--gan_workdir={gan}", f"--audio={bad}")
   assert done.returncode != 0 and "not a readable audio file" in done.stderr
   assert "Traceback" not in done.stderr
+
+
+def test_paint_many_one_picture_per_embedding(pipe):
+  embeddings = np.random.default_rng(0).normal(size=(3, GLOVE_DIM)).astype(np.float32)
+  images = pipe.painter.paint_many(embeddings, seed=0)
+  assert images.shape == (3, 64, 64, 3) and images.dtype == np.uint8
+  np.testing.assert_array_equal(images, pipe.painter.paint_many(embeddings, seed=0))

@@ -155,3 +155,15 @@ def test_parse_source(tmp_path):
   for bad in ("glove", "word2vec:", "glove50:x", "fasttext:x.bin"):
     with pytest.raises(vectors.VectorsError, match="use 'glove50'"):
       vectors.parse_source(bad)
+
+
+def test_spec_for_finds_glove_and_asks_for_other_files(tmp_path):
+  assert vectors.spec_for(vectors.GLOVE50_ID) == vectors.VectorSource.glove50()
+  with pytest.raises(vectors.VectorsError, match="--vectors=word2vec"):
+    vectors.spec_for("word2vec:GoogleNews.bin:123:all")
+  small = tmp_path / "small.txt"
+  small.write_text("1 2\ncat 1 0\n")
+  stored = vectors.source_id(vectors.VectorSource.word2vec(small))
+  assert vectors.spec_for(stored, f"word2vec:{small}").path == str(small)
+  with pytest.raises(vectors.VectorsError, match="trained on word vectors"):
+    vectors.spec_for(vectors.GLOVE50_ID, f"word2vec:{small}")

@@ -17,19 +17,12 @@ import dataclasses
 import os
 from typing import Any
 
-import jax
-import jax.numpy as jnp
-import ml_collections
 import numpy as np
 
-from v2i_jax.image import train as gan_train
+from v2i_jax.image import sampling
 from v2i_jax.speech import recognizer as recognizer_lib
 from v2i_jax.text import captions as captions_lib
 from v2i_jax.text import vectors as vectors_lib
-from v2i_jax.training import checkpoint as checkpoint_lib
-
-GAN_CHECKPOINT_DIR = "checkpoints"
-
 
 class PipelineError(ValueError):
   """Models that do not fit each other, or input the pipeline cannot turn into a picture."""
@@ -45,55 +38,9 @@ class Result:
 
 
 @dataclasses.dataclass(frozen=True)
-class Painter:
-  """A restored generator: caption embeddings -> images."""
-  config: ml_collections.ConfigDict
-  meta: dict[str, Any]
-  step: int
-  _generator: Any
-  _variables: Any
-
-  @classmethod
-  def restore(cls, workdir: str, step: int | None = None) -> "Painter":
-    directory = os.path.join(workdir, GAN_CHECKPOINT_DIR)
-    if not os.path.isdir(directory):
-      raise checkpoint_lib.CheckpointError(
-          f"{workdir} holds no GAN checkpoints ({directory} is missing); train one with "
-          "`python -m launch.train_gan --config configs/gan_quick.py --workdir ...`.")
-    with checkpoint_lib.Checkpointer(directory, create=False) as ckpt:
-      meta = ckpt.restore_meta(step)
-      if "embedding_source" not in meta or "config" not in meta:
-        raise checkpoint_lib.CheckpointError(
-            f"the checkpoint in {workdir} was not written by launch.train_gan (its metadata "
-            "has no embedding_source); pass a GAN workdir.")
-      config = ml_collections.ConfigDict(meta["config"])
-      target = jax.eval_shape(lambda: gan_train.create_train_state(jax.random.PRNGKey(0), config))
-      target = jax.tree_util.tree_map(
-          lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype,
-                                         sharding=jax.sharding.SingleDeviceSharding(
-                                             jax.devices()[0])), target)
-      restored_step, state, _ = ckpt.restore(target, step)
-    return cls(config=config, meta=meta, step=int(restored_step), _generator=state.generator,
-               _variables=state.generator_variables())
-
-  @property
-  def embedding_dim(self) -> int:
-    return int(self.meta["embedding_dim"])
-
-  def paint(self, embedding: np.ndarray, num_images: int, seed: int) -> np.ndarray:
-    """``num_images`` pictures of one caption embedding ``[E]``; fixed by ``seed``."""
-    rng = jax.random.PRNGKey(seed)
-    z = jax.random.normal(jax.random.fold_in(rng, 0), (num_images, self.config.z_dim))
-    embeddings = jnp.broadcast_to(jnp.asarray(embedding, jnp.float32),
-                                  (num_images, self.embedding_dim))
-    return np.asarray(gan_train.generate_images_jit(
-        self._generator, self._variables, z, embeddings, jax.random.fold_in(rng, 1)))
-
-
-@dataclasses.dataclass(frozen=True)
 class Pipeline:
   """The keyword recogniser (optional: text-only pipelines have none), word vectors and GAN."""
-  painter: Painter
+  painter: sampling.Painter
   vectors: Any  # gensim KeyedVectors
   recognizer: recognizer_lib.Recognizer | None = None
 
@@ -102,19 +49,16 @@ class Pipeline:
               vectors: vectors_lib.VectorSource | None = None) -> "Pipeline":
     """Restores both models and checks that they fit each other.
 
-    ``vectors``: the word vectors the GAN was trained with; None means the default GloVe, which
-    must then be what the GAN's checkpoint names.
+    ``vectors``: the word vectors the GAN was trained with; None finds them when they are the
+    default GloVe (other vectors need their file).
     """
-    painter = Painter.restore(gan_workdir)
-    spec = vectors if vectors is not None else vectors_lib.VectorSource.glove50()
-    stored = painter.meta["embedding_source"]
+    painter = sampling.Painter.restore(gan_workdir)
+    stored = painter.embedding_source
     try:
+      spec = (vectors_lib.spec_for(stored) if vectors is None else vectors)
       vectors_lib.check_source(stored, spec)
     except vectors_lib.VectorsError as e:
-      raise PipelineError(
-          f"the GAN in {gan_workdir} was trained on caption embeddings from {stored!r}, not "
-          f"{vectors_lib.source_id(spec)!r}; pass the same word vectors (e.g. --vectors "
-          "word2vec:<file>) or use a GAN trained on these.") from e
+      raise PipelineError(f"the GAN in {gan_workdir} does not fit these word vectors: {e}") from e
     kv = vectors_lib.load_vectors(spec)
     if 2 * kv.vector_size != painter.embedding_dim:
       raise PipelineError(
@@ -175,7 +119,7 @@ def save_summary_figure(path: str, result: Result, *, waveform: np.ndarray | Non
   fig = plt.figure(figsize=(max(8, 1.3 * cols), (4.2 if has_audio else 0.6) + 1.35 * rows))
   grid = fig.add_gridspec(
       (2 if has_audio else 0) + rows, cols,
-      height_ratios=([1.4, 1.4] if has_audio else []) + [1.2] * rows, hspace=0.45)
+      height_ratios=([1.4, 1.4] if has_audio else []) + [1.2] * rows, hspace=0.7)
   if has_audio:
     ax = fig.add_subplot(grid[0, :])
     t = np.arange(waveform.size) / 16000
@@ -191,8 +135,9 @@ def save_summary_figure(path: str, result: Result, *, waveform: np.ndarray | Non
     ax.set_title("waveform and recognised words (probability)", fontsize=10)
     if mfcc is not None:
       ax = fig.add_subplot(grid[1, :])
-      ax.imshow(mfcc.T, aspect="auto", origin="lower", cmap="magma")
-      ax.set(xlabel="frame", ylabel="MFCC")
+      ax.imshow(mfcc.T, aspect="auto", origin="lower", cmap="magma",
+                extent=(0, waveform.size / 16000, -0.5, mfcc.shape[1] - 0.5))
+      ax.set(xlabel="seconds", ylabel="MFCC")
       ax.set_title("MFCC features", fontsize=10)
   first = 2 if has_audio else 0
   for i in range(rows * cols):
@@ -208,13 +153,11 @@ def save_summary_figure(path: str, result: Result, *, waveform: np.ndarray | Non
 
 
 def mfcc_of(recognizer: recognizer_lib.Recognizer, waveform: np.ndarray) -> np.ndarray:
-  """The recogniser's MFCCs ``[frames, coefficients]`` of (up to) the first clip of audio, for
-  figures; 16 kHz float input as returned by :func:`v2i_jax.audio.load_audio`."""
-  from v2i_jax import audio
+  """The recogniser's MFCCs ``[frames, coefficients]`` of the whole of a 16 kHz waveform (as
+  :func:`v2i_jax.audio.load_audio` returns it), for figures."""
   from v2i_jax.speech import features
-  clip = audio.fit_length(waveform[:recognizer.mfcc_cfg.clip_samples],
-                          recognizer.mfcc_cfg.clip_samples)
-  return np.asarray(features.make_mfcc_fn(recognizer.mfcc_cfg)(clip[None])[0])
+  whole = dataclasses.replace(recognizer.mfcc_cfg, clip_samples=int(waveform.size))
+  return np.asarray(features.make_mfcc_fn(whole)(np.asarray(waveform, np.float32)[None])[0])
 
 
 def segment_dict(s: recognizer_lib.Segment) -> dict[str, Any]:

@@ -152,6 +152,23 @@ def check_source(stored_id: str, spec: VectorSource) -> None:
         "the same vectors (kind, file and limit) or retrain the model on these.")
 
 
+def spec_for(stored_id: str, text: str | None = None) -> VectorSource:
+  """The word vectors a model was trained with, checked against its stored ``stored_id``.
+
+  ``text`` (a flag such as ``word2vec:<file>``) names them; without it only the default GloVe,
+  which needs no file, can be found.
+  """
+  if text is None:
+    if stored_id != GLOVE50_ID:
+      raise VectorsError(
+          f"the model was trained on word vectors {stored_id!r}; pass them with "
+          "--vectors=word2vec:<file>[@<limit>].")
+    return VectorSource.glove50()
+  spec = parse_source(text)
+  check_source(stored_id, spec)
+  return spec
+
+
 def load_vectors(spec: VectorSource | None = None) -> KeyedVectors:
   """The vectors ``spec`` names (default GloVe 6B 50-d), loaded once per process.
 
