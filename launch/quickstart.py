@@ -44,8 +44,6 @@ _NUM = flags.DEFINE_integer("num_images", 8, "Pictures per phrase.", lower_bound
 _STOP_AFTER = flags.DEFINE_enum("stop_after", "phrases", ["data", "kws", "gan", "phrases"],
                                 "Stop after this step.")
 
-PAUSE_SECONDS = 0.45  # Between the words of a phrase, so each is its own segment.
-
 
 def _step(name: str):
   print(f"\n=== {name}", flush=True)
@@ -53,32 +51,20 @@ def _step(name: str):
 
 
 def speak_phrases(phrases, words, data_dir, out_dir, seed=2026):
-  """Speaks each phrase with a different voice none of the data set's speakers used.
-
-  Returns ``[(phrase, waveform path, speaker)]``."""
-  import numpy as np
+  """Speaks each phrase with its own voice, one the data set's speakers never used, into
+  ``out_dir/<phrase>.wav``. Returns ``[(phrase, wav path, speaker)]``."""
   from v2i_jax import audio
-  from v2i_jax.speech import dataset
   from v2i_jax.speech import synth
-
-  known = {dataset.speaker_of(p) for p, _ in dataset.list_clips(data_dir, "all", words=words)}
-  voices = [s for s in synth.sample_speakers(4 * len(phrases) + 8, seed, rate_range=(140, 200))
-            if s.id not in known]
-  out = []
-  os.makedirs(out_dir, exist_ok=True)
-  for phrase, speaker in zip(phrases, voices):
+  for phrase in phrases:
     unknown = [w for w in phrase.split() if w not in words]
     if unknown:
       raise ValueError(f"phrase {phrase!r} has words the keyword model does not know: "
                        f"{unknown}; use words of {', '.join(words)}.")
-    pause = np.zeros(int(PAUSE_SECONDS * audio.SAMPLE_RATE), np.float32)
-    pieces = [pause]
-    for word in phrase.split():
-      pieces += [synth.synthesize(word, speaker, max_seconds=0.9), pause]
-    x = np.concatenate(pieces)
-    x *= 0.5 / max(1e-6, float(np.abs(x).max()))
+  os.makedirs(out_dir, exist_ok=True)
+  out = []
+  for phrase, speaker in zip(phrases, synth.unheard_speakers(data_dir, len(phrases), seed)):
     path = os.path.join(out_dir, phrase.replace(" ", "_") + ".wav")
-    audio.write_wav(path, x)
+    audio.write_wav(path, synth.speak_phrase(phrase.split(), speaker))
     out.append((phrase, path, speaker))
   return out
 

@@ -486,3 +486,27 @@ def _summary(out_dir, info, seconds, skipped):
   return {"out_dir": out_dir, "skipped": skipped, "seconds": round(seconds, 2),
           **{k: info[k] for k in ("clips", "clips_per_split", "speakers_per_split", "words")}}
 
+
+
+# --------------------------------------------------------------------------------------------
+# Phrases for demos and benchmarks: several words with pauses, by voices a model never heard.
+
+PHRASE_PAUSE_SECONDS = 0.45  # Between words, so each one is its own segment for transcribe().
+
+
+def unheard_speakers(data_dir: str, n: int, seed: int) -> list[Speaker]:
+  """``n`` speakers none of whose ids appear in the Speech Commands-layout folder ``data_dir``."""
+  heard = {dataset.speaker_of(p) for p, _ in dataset.list_clips(data_dir, "all")}
+  fresh = [s for s in sample_speakers(2 * n + 8, seed, rate_range=(140, 200)) if s.id not in heard]
+  return fresh[:n]
+
+
+def speak_phrase(words: Sequence[str], speaker: Speaker,
+                 pause_seconds: float = PHRASE_PAUSE_SECONDS) -> np.ndarray:
+  """The words one after another with pauses around them, peak 0.5, float32 at 16 kHz."""
+  pause = np.zeros(int(pause_seconds * audio.SAMPLE_RATE), np.float32)
+  pieces = [pause]
+  for word in words:
+    pieces += [synthesize(word, speaker, max_seconds=0.9), pause]
+  x = np.concatenate(pieces)
+  return x * (0.5 / max(1e-6, float(np.abs(x).max())))
