@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from v2i_jax.image import sampling
+from v2i_jax.image import train as gan_train
 from v2i_jax.speech import recognizer as recognizer_lib
 from v2i_jax.text import captions as captions_lib
 from v2i_jax.text import vectors as vectors_lib
@@ -167,14 +168,10 @@ def segment_dict(s: recognizer_lib.Segment) -> dict[str, Any]:
 
 def save_grid(path: str, images: np.ndarray, columns: int = 8) -> str:
   """``[n, H, W, 3]`` uint8 -> one PNG grid with 2-pixel white gaps."""
-  from PIL import Image
-  n, h, w, _ = images.shape
+  n = len(images)
   cols = min(columns, n)
   rows = -(-n // cols)
-  grid = np.full((rows * (h + 2) + 2, cols * (w + 2) + 2, 3), 255, np.uint8)
-  for i, image in enumerate(images):
-    r, c = divmod(i, cols)
-    grid[2 + r * (h + 2):2 + r * (h + 2) + h, 2 + c * (w + 2):2 + c * (w + 2) + w] = image
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  Image.fromarray(grid).save(path)
+  padded = np.full((rows * cols,) + images.shape[1:], 255, np.uint8)
+  padded[:n] = images
+  gan_train.save_png(path, gan_train.image_grid(padded.reshape(rows, cols, *images.shape[1:])))
   return path

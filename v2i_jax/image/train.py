@@ -304,7 +304,7 @@ def image_grid(images: np.ndarray, row_labels: Iterable[str] | None = None) -> n
 
 def save_png(path: str, image_hwc_uint8: np.ndarray) -> None:
   from PIL import Image
-  os.makedirs(os.path.dirname(path), exist_ok=True)
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   Image.fromarray(image_hwc_uint8).save(path)
 
 
