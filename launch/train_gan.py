@@ -4,6 +4,10 @@
   python -m launch.train_gan --config=configs/gan_paper.py --workdir=runs/gan_paper \
       --config.dataset=flickr30k --config.manual_dir=/data/flickr30k
 
+On several processes (hosts), run the same command on each with --coordinator_address=HOST:PORT
+(of process 0), --num_processes=N and --process_id=I, or under srun/mpirun without them
+(README: "Training on several machines").
+
 The data comes from the config (v2i_jax.image.train.default_batches: the emoji set built from
 installed packages by default, captions embedded with GloVe 6B 50-d). The workdir gets
 checkpoints/, tensorboard/, metrics.jsonl, samples/step_*.png (rows: config.sample_captions,
@@ -28,11 +32,13 @@ from ml_collections import config_flags
 
 from v2i_jax.image import train
 from v2i_jax.training import checkpoint
+from v2i_jax.training import distributed
 from v2i_jax.training import loop
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Where checkpoints, samples and logs go.",
                                required=True)
 config_flags.DEFINE_config_file("config", None, "A configs/gan_*.py file.", lock_config=True)
+distributed.define_flags()
 
 
 def main(argv):
@@ -43,12 +49,14 @@ def main(argv):
     sys.exit("error: --config is required, e.g. --config=configs/gan_quick.py.")
   logging.set_verbosity(logging.WARNING)  # orbax logs every checkpoint write at INFO.
   try:
+    distributed.initialize_from_flags()  # Before anything starts JAX's backend.
     state = train.train_and_evaluate(config, _WORKDIR.value)
   except (OSError, ValueError, checkpoint.CheckpointError, loop.NonFiniteLossError) as e:
     sys.exit(f"error: {e}")
-  print(json.dumps({"workdir": _WORKDIR.value, "steps": int(state.step),
-                    "samples": os.path.join(_WORKDIR.value, "samples"),
-                    "loss_curves": os.path.join(_WORKDIR.value, "loss_curves.png")}))
+  if distributed.is_primary():
+    print(json.dumps({"workdir": _WORKDIR.value, "steps": int(state.step),
+                      "samples": os.path.join(_WORKDIR.value, "samples"),
+                      "loss_curves": os.path.join(_WORKDIR.value, "loss_curves.png")}))
 
 
 if __name__ == "__main__":

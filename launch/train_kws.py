@@ -4,6 +4,10 @@
   python -m launch.train_kws --config configs/kws_mlp_paper.py --workdir runs/kws_mlp_paper \
       --config.batch_size=200
 
+On several processes (hosts), run the same command on each with --coordinator_address=HOST:PORT
+(of process 0), --num_processes=N and --process_id=I, or under srun/mpirun without them
+(README: "Training on several machines").
+
 Prints one JSON line at the end: validation/test accuracy, steps and wall time. The workdir gets
 checkpoints/, tensorboard/, metrics.jsonl, results.json, confusion_matrix.png and
 per_word_accuracy.{md,json}.
@@ -19,11 +23,13 @@ from ml_collections import config_flags
 
 from v2i_jax.speech import train
 from v2i_jax.training import checkpoint
+from v2i_jax.training import distributed
 from v2i_jax.training import loop
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Where checkpoints, logs and reports go.",
                                required=True)
 config_flags.DEFINE_config_file("config", None, "A configs/kws_*.py file.", lock_config=True)
+distributed.define_flags()
 
 
 def main(argv):
@@ -34,6 +40,7 @@ def main(argv):
     sys.exit("error: --config is required, e.g. --config configs/kws_cnn.py.")
   logging.set_verbosity(logging.WARNING)  # orbax logs every checkpoint write at INFO.
   try:
+    distributed.initialize_from_flags()  # Before anything starts JAX's backend.
     results = train.train_and_evaluate(config, _WORKDIR.value)
   except (OSError, ValueError, checkpoint.CheckpointError, loop.NonFiniteLossError) as e:
     sys.exit(f"error: {e}")
@@ -44,7 +51,8 @@ def main(argv):
   for split in ("validation", "test"):
     if split in results:
       summary[f"{split}_accuracy"] = round(results[split]["accuracy"], 4)
-  print(json.dumps(summary))
+  if distributed.is_primary():
+    print(json.dumps(summary))
 
 
 if __name__ == "__main__":

@@ -14,6 +14,10 @@ version; stateless random ops are stable within a version). :func:`eval_batches`
 example once, padding the last batch and marking real rows in ``mask``, because a sharded step
 needs the same batch size (divisible by the device count) every time.
 
+With several processes (``process_count > 1``) each process gets only its slice of every global
+batch (rows ``process_index * B / P`` on, :func:`process_rows`): the global batch of a step is
+the same for any number of processes, and no process gathers rows another one feeds.
+
 Batches are dicts of numpy arrays, ready for ``v2i_jax.training.mesh.shard_batch(batch, mesh)``.
 TensorFlow is imported only when a pipeline is built.
 """
@@ -141,16 +145,31 @@ def steps_per_epoch(num_examples: int, batch_size: int) -> int:
   return num_examples // batch_size
 
 
+def process_rows(batch_size: int, process_index: int = 0, process_count: int = 1) -> slice:
+  """The rows of a global batch of ``batch_size`` that process ``process_index`` feeds."""
+  if process_count < 1 or not 0 <= process_index < process_count:
+    raise ValueError(f"process_index={process_index} is not in 0 .. process_count - 1 = "
+                     f"{process_count - 1}.")
+  if batch_size % process_count:
+    raise ValueError(f"batch size {batch_size} is not divisible by the {process_count} processes; "
+                     f"set the batch size to a multiple of {process_count}.")
+  rows = batch_size // process_count
+  return slice(process_index * rows, (process_index + 1) * rows)
+
+
 def train_batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int,
-                  start_step: int = 0) -> Iterator[dict[str, np.ndarray]]:
+                  start_step: int = 0, process_index: int = 0,
+                  process_count: int = 1) -> Iterator[dict[str, np.ndarray]]:
   """Endless ``{'features' [B, T, C] float32, 'label' [B] int32}`` batches from step ``start_step``.
 
   Step ``s`` is batch ``s % steps_per_epoch`` of epoch ``s // steps_per_epoch``, whose order is
   a stateless shuffle seeded by ``(seed, epoch)``; the last partial batch of an epoch is dropped.
+  ``batch_size`` is the global batch; this process gets its :func:`process_rows` of it.
   """
   tf = _tensorflow()
   x, y = _checked_examples(x, y)
   steps = steps_per_epoch(len(x), batch_size)
+  rows = process_rows(batch_size, process_index, process_count)
   if start_step < 0:
     raise ValueError(f"start_step must be >= 0, got {start_step}.")
   start_epoch, skip = divmod(int(start_step), steps)
@@ -162,28 +181,31 @@ def train_batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int,
     return tf.data.Dataset.from_tensor_slices(order).batch(batch_size, drop_remainder=True)
 
   ds = tf.data.Dataset.counter(start_epoch, dtype=tf.int64).flat_map(epoch_index_batches)
-  ds = ds.skip(skip).map(_gatherer(tf, x, y, batch_size))
+  ds = ds.skip(skip).map(lambda idx: idx[rows.start:rows.stop])
+  ds = ds.map(_gatherer(tf, x, y, rows.stop - rows.start))
   return ds.prefetch(tf.data.AUTOTUNE).as_numpy_iterator()
 
 
-def eval_batches(x: np.ndarray, y: np.ndarray,
-                 batch_size: int) -> Iterator[dict[str, np.ndarray]]:
+def eval_batches(x: np.ndarray, y: np.ndarray, batch_size: int, process_index: int = 0,
+                 process_count: int = 1) -> Iterator[dict[str, np.ndarray]]:
   """Every example once, in order, as ``{'features', 'label', 'mask'}`` batches of ``batch_size``.
 
   The last batch is zero-padded; ``mask`` (bool ``[B]``) is False on padding rows, so metrics
-  must weight by it.
+  must weight by it. With several processes each gets its :func:`process_rows` of every batch.
   """
   tf = _tensorflow()
   x, y = _checked_examples(x, y)
   if batch_size < 1:
     raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
-  gather = _gatherer(tf, x, y, batch_size)
+  rows = process_rows(batch_size, process_index, process_count)
+  local_size = rows.stop - rows.start
+  gather = _gatherer(tf, x, y, local_size)
 
   def padded(idx):
     real = tf.shape(idx)[0]
     # Padding rows repeat example 0 and are then zeroed; mask marks the real rows.
-    batch = gather(tf.pad(idx, [[0, batch_size - real]]))
-    mask = tf.range(batch_size) < real
+    mask = (tf.range(batch_size) < real)[rows.start:rows.stop]
+    batch = gather(tf.pad(idx, [[0, batch_size - real]])[rows.start:rows.stop])
     return {"features": tf.where(mask[:, None, None], batch["features"], 0.0),
             "label": tf.where(mask, batch["label"], 0),
             "mask": mask}

@@ -205,11 +205,13 @@ def assert_compiled_once(name: str, traces: dict[str, int]) -> None:
 
 def predict_split(eval_fn: Callable, state: TrainState, x: np.ndarray, y: np.ndarray,
                   batch_size: int, mesh: jax.sharding.Mesh) -> np.ndarray:
-  """Logits ``[N, num_classes]`` of every example, in order."""
+  """Logits ``[N, num_classes]`` of every example, in order (on every process)."""
   out = []
-  for batch in input_pipeline.eval_batches(x, y, batch_size):
-    mask = batch.pop("mask")
-    logits = np.asarray(eval_fn(state, mesh_lib.shard_batch(batch, mesh)))
+  for batch in input_pipeline.eval_batches(x, y, batch_size, jax.process_index(),
+                                           jax.process_count()):
+    batch = mesh_lib.shard_batch(batch, mesh)
+    mask = mesh_lib.to_host(batch.pop("mask"))
+    logits = mesh_lib.to_host(eval_fn(state, batch))
     out.append(logits[mask])
   return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 
@@ -299,7 +301,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
 
   train_fn, train_traces = make_train_step(config, mesh)
   eval_fn, eval_traces = make_eval_step(mesh)
-  writer = loop.MetricWriter(workdir)
+  primary = jax.process_index() == 0  # Only process 0 writes logs and reports.
+  writer = loop.MetricWriter(workdir, enabled=primary)
   x_val, y_val = data.splits["validation"]
 
   def evaluate_validation(step):
@@ -313,7 +316,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   train_start = time.time()
   if start_step < total_steps:
     batches = input_pipeline.train_batches(x_train, y_train, config.batch_size, config.seed,
-                                           start_step=start_step)
+                                           start_step=start_step,
+                                           process_index=jax.process_index(),
+                                           process_count=jax.process_count())
     bar = loop.progress(total=total_steps, initial=start_step,
                         desc=f"train kws (resumed at {start_step})" if start_step else "train kws")
     pending = []  # Device metrics of steps since the last log, fetched together (no per-step sync).
@@ -339,7 +344,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   assert_compiled_once("train", train_traces)
 
   results = {"steps": total_steps, "resumed_from_step": start_step,
-             "devices": int(mesh.devices.size), "train_step_compilations": train_traces["count"],
+             "devices": int(mesh.devices.size), "processes": jax.process_count(),
+             "train_step_compilations": train_traces["count"],
              "train_seconds_this_run": train_seconds,
              "train_samples_per_second": (steps_run * config.batch_size / train_seconds
                                           if steps_run else None)}
@@ -355,7 +361,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   writer.close()
   ckpt.close()
   results["wall_seconds_this_run"] = time.time() - start_time
-  _write_reports(workdir, results, data.words)
+  if primary:
+    _write_reports(workdir, results, data.words)
   return results
 
 

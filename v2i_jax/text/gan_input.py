@@ -131,18 +131,24 @@ class GanInput:
 
   ``batch(step)`` depends only on (data, embeddings, batch_size, seed, step). Each epoch visits
   every usable image once in a seeded order; the last partial batch of an epoch is dropped.
+  With several processes, process ``p`` of ``P`` gets rows ``[p * B / P, (p + 1) * B / P)`` of
+  that global batch (all choices are made for the whole batch, then sliced), so the global
+  batch of a step does not depend on the number of processes.
   """
 
   def __init__(self, data: CaptionedImages, embeddings: CaptionEmbeddings, *, batch_size: int,
-               seed: int = 0, random_flip: bool = False):
+               seed: int = 0, random_flip: bool = False, process_index: int = 0,
+               process_count: int = 1):
     """
     Args:
       data: the images (and classes).
       embeddings: :func:`embed_dataset` of the same data.
-      batch_size: images per batch.
+      batch_size: images per global batch (over all processes).
       seed: fixes the image order, the caption choices and the flips.
       random_flip: mirror half the images left-right (fine for birds or photos; wrong for
         emoji such as arrows, whose meaning changes).
+      process_index: this process's index (``jax.process_index()``).
+      process_count: how many processes share each batch (``jax.process_count()``).
     """
     if embeddings.first.shape != (data.num_images,):
       raise CaptionDataError(f"the caption embeddings are for {embeddings.first.shape[0]} images "
@@ -156,6 +162,14 @@ class GanInput:
       raise CaptionDataError(f"seed={seed}; use a non-negative integer.")
     if self.batch_size <= 0:
       raise CaptionDataError(f"batch_size={batch_size}; use a positive number of images.")
+    if process_count < 1 or not 0 <= process_index < process_count:
+      raise CaptionDataError(f"process_index={process_index} is not in 0 .. process_count - 1 = "
+                             f"{process_count - 1}.")
+    if self.batch_size % process_count:
+      raise CaptionDataError(f"batch_size={batch_size} is not divisible by the {process_count} "
+                             f"processes; use a multiple of {process_count}.")
+    local = self.batch_size // process_count
+    self.rows = slice(process_index * local, (process_index + 1) * local)
     self.usable = np.flatnonzero(embeddings.count > 0)
     if self.usable.size < 2 or self.usable.size < self.batch_size:
       raise CaptionDataError(
@@ -207,12 +221,14 @@ class GanInput:
     return images, right, wrong
 
   def batch(self, step: int) -> dict[str, np.ndarray]:
-    """The batch at ``step``: 'image' float32 [B, H, W, 3] in [-1, 1], 'embedding' and
-    'wrong_embedding' float32 [B, 2 * dim], 'image_index' int32 [B]."""
-    images, right, wrong = self.indices(step)
+    """This process's rows of the batch at ``step`` (all of it with one process): 'image'
+    float32 [B, H, W, 3] in [-1, 1], 'embedding' and 'wrong_embedding' float32 [B, 2 * dim],
+    'image_index' int32 [B]."""
+    images, right, wrong = (a[self.rows] for a in self.indices(step))
     pixels = self.data.images[images].astype(np.float32) / 127.5 - 1.0
     if self.random_flip:
-      flip = np.random.default_rng([self.seed, int(step), 2]).random(len(images)) < 0.5
+      flip = np.random.default_rng([self.seed, int(step), 2]).random(self.batch_size) < 0.5
+      flip = flip[self.rows]
       pixels[flip] = pixels[flip, :, ::-1]
     return {"image": pixels, "embedding": self.embeddings.vectors[right],
             "wrong_embedding": self.embeddings.vectors[wrong],
@@ -231,11 +247,12 @@ class GanInput:
     import tensorflow as tf
     height, width = self.data.images.shape[1:3]
     dim = self.embedding_dim
+    rows = self.rows.stop - self.rows.start
     signature = {
-        "image": tf.TensorSpec((self.batch_size, height, width, 3), tf.float32),
-        "embedding": tf.TensorSpec((self.batch_size, dim), tf.float32),
-        "wrong_embedding": tf.TensorSpec((self.batch_size, dim), tf.float32),
-        "image_index": tf.TensorSpec((self.batch_size,), tf.int32),
+        "image": tf.TensorSpec((rows, height, width, 3), tf.float32),
+        "embedding": tf.TensorSpec((rows, dim), tf.float32),
+        "wrong_embedding": tf.TensorSpec((rows, dim), tf.float32),
+        "image_index": tf.TensorSpec((rows,), tf.int32),
     }
     dataset = tf.data.Dataset.from_generator(lambda: self.batches(start_step, num_steps),
                                              output_signature=signature)

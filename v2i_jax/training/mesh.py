@@ -1,7 +1,14 @@
 """Data parallelism the modern way: one jitted step over a 1-D device mesh.
 
 The batch is sharded on its leading axis over every device (of every process); parameters and
-optimiser state are replicated. The same code runs on 1 CPU, N forced host devices and a GPU.
+optimiser state are replicated. The same code runs on 1 CPU, N forced host devices, a GPU and
+several processes (:mod:`v2i_jax.training.distributed`).
+
+With several processes, the mesh lists the devices process by process, so process ``p`` holds
+rows ``[p * B / P, (p + 1) * B / P)`` of a global batch of ``B``: each process reads only that
+slice (the input pipelines take ``process_index`` and ``process_count``) and :func:`shard_batch`
+assembles the global array. The global batch of a step is then the same whatever the number of
+processes.
 """
 
 from __future__ import annotations
@@ -10,14 +17,17 @@ from typing import Any
 
 import jax
 import numpy as np
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 DATA_AXIS = "data"
 
 
 def make_mesh(devices: list[jax.Device] | None = None) -> Mesh:
-  """A 1-D mesh named ``data`` over ``devices`` (default: all devices of all processes)."""
+  """A 1-D mesh named ``data`` over ``devices`` (default: all devices of all processes),
+  ordered by process so each process's devices hold one contiguous slice of the batch."""
   devices = jax.devices() if devices is None else devices
+  devices = sorted(devices, key=lambda d: (d.process_index, d.id))
   return Mesh(np.asarray(devices), (DATA_AXIS,))
 
 
@@ -56,5 +66,24 @@ def shard_batch(batch: Any, mesh: Mesh) -> Any:
 
 
 def replicate(tree: Any, mesh: Mesh) -> Any:
-  """Places a pytree (parameters, optimiser state) on every device of the mesh."""
+  """Places a pytree (parameters, optimiser state) on every device of the mesh.
+
+  With several processes every process must pass the same values (JAX checks that it does).
+  """
   return jax.device_put(tree, replicated_sharding(mesh))
+
+
+def to_host(x: jax.Array) -> np.ndarray:
+  """The whole value of a (possibly sharded) array as numpy, on every process.
+
+  With several processes this gathers the other processes' rows, so all of them must call it.
+  """
+  if x.is_fully_addressable or x.is_fully_replicated:
+    return np.asarray(x)
+  return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+
+
+def local_replica(tree: Any) -> Any:
+  """This process's copy of replicated arrays, as single-device arrays: for work one process
+  does alone (sample pictures on process 0) without involving the other processes."""
+  return jax.tree_util.tree_map(lambda a: a.addressable_data(0), tree)
