@@ -356,10 +356,12 @@ def check_resumable(saved: Mapping[str, Any], config: ml_collections.ConfigDict,
 
 
 def check_batch(batch: Batch, config: ml_collections.ConfigDict) -> None:
+  """Shapes of this process's rows of a batch (all of it with one process)."""
+  rows = config.batch_size // jax.process_count()
   expected = {
-      "image": (config.batch_size, models.IMAGE_SIZE, models.IMAGE_SIZE, 3),
-      "embedding": (config.batch_size, config.embedding_dim),
-      "wrong_embedding": (config.batch_size, config.embedding_dim),
+      "image": (rows, models.IMAGE_SIZE, models.IMAGE_SIZE, 3),
+      "embedding": (rows, config.embedding_dim),
+      "wrong_embedding": (rows, config.embedding_dim),
   }
   for key, shape in expected.items():
     if key not in batch:
@@ -368,8 +370,9 @@ def check_batch(batch: Batch, config: ml_collections.ConfigDict) -> None:
     if got != shape:
       raise GANDataError(
           f"batch[{key!r}] has shape {got}, expected {shape} from config.batch_size="
-          f"{config.batch_size} and config.embedding_dim={config.embedding_dim}; make the data "
-          "pipeline and the config agree (embedding_dim is 2 x the word-vector size).")
+          f"{config.batch_size} over {jax.process_count()} process(es) and "
+          f"config.embedding_dim={config.embedding_dim}; make the data pipeline and the config "
+          "agree (embedding_dim is 2 x the word-vector size).")
 
 
 def synthetic_batches(config: ml_collections.ConfigDict, seed: int = 0) -> Iterator[dict]:
@@ -401,14 +404,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                        steps_per_epoch: int | None = None) -> GANState:
   """Trains (or resumes) the GAN in ``workdir`` and returns the final state.
 
-  ``batches``: host batch dicts (see module doc; other keys are ignored) for the whole run,
+  ``batches``: host batch dicts (see module doc; other keys are ignored; with several processes,
+  this process's rows of each global batch of config.batch_size) for the whole run,
   either an iterable or a function ``start_step -> iterator`` (so a resumed run continues the
   data order); None builds the caption-embedding pipeline from the config
   (:func:`default_batches`).
   ``sample_embeddings`` [K, E] with ``sample_captions`` (K names): the fixed captions of the
   sample grids; None takes the first K = len(config.sample_captions) embeddings of the first batch.
   Writes ``checkpoints/`` (auto-resumed), ``tensorboard/``, ``metrics.jsonl``,
-  ``samples/step_XXXXXX.png`` (rows = captions, columns = fixed z) and ``loss_curves.png``.
+  ``samples/step_XXXXXX.png`` (rows = captions, columns = fixed z) and ``loss_curves.png``;
+  with several processes, process 0 writes all but the checkpoints, which all save together.
   """
   check_config(config)
   if batches is None:
@@ -429,15 +434,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     last_good_step = start
   step_fn = CompiledStep(config, mesh)
   step_rng = mesh_lib.replicate(step_rng, mesh)
-  writer = loop_lib.MetricWriter(workdir)
+  primary = jax.process_index() == 0
+  writer = loop_lib.MetricWriter(workdir, enabled=primary)
   batch_iter = batches(start) if callable(batches) else iter(batches)
   fixed_z = jax.random.normal(jax.random.fold_in(sample_rng, 0),
                               (config.samples_per_caption, config.z_dim))
 
   def write_samples(step: int) -> None:
     k, n = sample_embeddings.shape[0], config.samples_per_caption
+    # This process's copy of G: sampling involves no other process.
     images = generate_images_jit(
-        state.generator, state.generator_variables(), jnp.tile(fixed_z, (k, 1)),
+        state.generator, mesh_lib.local_replica(state.generator_variables()),
+        jnp.tile(fixed_z, (k, 1)),
         jnp.repeat(jnp.asarray(sample_embeddings, jnp.float32), n, axis=0),
         jax.random.fold_in(sample_rng, 1))
     grid = image_grid(np.asarray(images).reshape(k, n, *images.shape[1:]), sample_captions)
@@ -469,14 +477,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
         loop_lib.check_finite(means, done, last_good_step, workdir)
         writer.scalars(done, means)
         bar.set_postfix(d=f"{means['d_loss']:.3f}", g=f"{means['g_loss']:.3f}")
-      if done % config.sample_every == 0 or done == num_steps:
+      if primary and (done % config.sample_every == 0 or done == num_steps):
         write_samples(done)
       if done % config.checkpoint_every == 0 or done == num_steps:
         # Never save a state that came out of a non-finite step.
         loop_lib.check_finite(jax.device_get(metrics), done, last_good_step, workdir)
         checkpoints.save(done, state, meta)
         last_good_step = done
-        plot_loss_curves(workdir)
+        if primary:
+          plot_loss_curves(workdir)
   finally:
     bar.close()
     writer.close()
@@ -511,7 +520,8 @@ def default_batches(config: ml_collections.ConfigDict):
         f"the captions embed to {embeddings.embedding_dim}-d but config.embedding_dim="
         f"{config.embedding_dim}; set it to {embeddings.embedding_dim} (2 x the vector size).")
   pipeline = gan_input_lib.GanInput(data, embeddings, batch_size=config.batch_size,
-                                    seed=config.seed)
+                                    seed=config.seed, process_index=jax.process_index(),
+                                    process_count=jax.process_count())
   captions = list(config.sample_captions)
   sample_embeddings = captions_lib.embed_captions(captions, vectors_lib.load_vectors(spec))
   return pipeline.batches, sample_embeddings, captions, pipeline.steps_per_epoch
