@@ -30,6 +30,7 @@ from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
+from launch import cli
 from v2i_jax.image import train
 from v2i_jax.training import checkpoint
 from v2i_jax.training import distributed
@@ -60,4 +61,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)
