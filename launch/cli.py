@@ -1,7 +1,10 @@
 """What every launch script shares: flag parsing whose config errors are one line, not a traceback,
-and tool caches kept in the data cache.
+a one-line exit for user errors, and tool caches kept in the data cache.
 
   app.run(main, flags_parser=cli.parse_flags)
+  ...
+  except errors.USER_ERRORS as e:
+    cli.exit_with_error(e, workdir)
 
 absl already answers a malformed flag value with one line (``FATAL Flags parsing error: flag
 --config.batch_size=big: invalid literal for int()``). A ``--config`` file that does not load and a
@@ -13,6 +16,8 @@ runs.
 import os
 import re
 import sys
+import threading
+from typing import NoReturn
 
 from absl import app
 from absl import flags
@@ -77,3 +82,30 @@ def _unknown_field_message(error: Exception, argv: list[str]) -> str | None:
   suggestion = f' (did you mean "{hint.group(1)}"?)' if hint else ""
   return (f"{culprit} names no config field {field!r}{suggestion}; the config file lists the "
           "fields (overrides are --config.<field>=<value>).")
+
+
+def exit_with_error(error: BaseException, workdir: str | None = None) -> NoReturn:
+  """Exits with ``error: <message>`` and code 1. An OSError without a file name (a write into an
+  open file failed: disk full, quota) gets ``(writing under <workdir>)``.
+
+  A user error ends the run, and cleanups at exit then often fail for the same reason (a logger
+  flushing into the full or read-only disk, its thread finding the file closed): those are reported
+  in one line each, so the message above is not buried under their tracebacks.
+  """
+  message = str(error)
+  if isinstance(error, OSError) and not error.filename and workdir:
+    message += f" (writing under {workdir})"
+  sys.unraisablehook = _one_line_unraisable
+  threading.excepthook = _one_line_thread_error
+  sys.exit(f"error: {message}")
+
+
+def _one_line_unraisable(info) -> None:
+  where = f" in {info.object!r}" if info.object is not None else ""
+  print(f"warning: cleanup failed{where}: {info.exc_type.__name__}: {info.exc_value}",
+        file=sys.stderr)
+
+
+def _one_line_thread_error(args) -> None:
+  name = args.thread.name if args.thread is not None else "a thread"
+  print(f"warning: {name} stopped: {args.exc_type.__name__}: {args.exc_value}", file=sys.stderr)

@@ -53,7 +53,7 @@ def main(argv):
     distributed.initialize_from_flags()  # Before anything starts JAX's backend.
     state = train.train_and_evaluate(config, _WORKDIR.value)
   except (OSError, ValueError, checkpoint.CheckpointError, loop.NonFiniteLossError) as e:
-    sys.exit(f"error: {e}")
+    cli.exit_with_error(e, _WORKDIR.value)
   if distributed.is_primary():
     print(json.dumps({"workdir": _WORKDIR.value, "steps": int(state.step),
                       "samples": os.path.join(_WORKDIR.value, "samples"),

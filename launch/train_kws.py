@@ -44,7 +44,7 @@ def main(argv):
     distributed.initialize_from_flags()  # Before anything starts JAX's backend.
     results = train.train_and_evaluate(config, _WORKDIR.value)
   except (OSError, ValueError, checkpoint.CheckpointError, loop.NonFiniteLossError) as e:
-    sys.exit(f"error: {e}")
+    cli.exit_with_error(e, _WORKDIR.value)
   summary = {"workdir": _WORKDIR.value, "steps": results["steps"],
              "resumed_from_step": results["resumed_from_step"],
              "train_seconds_this_run": round(results["train_seconds_this_run"], 1),
