@@ -20,6 +20,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.dataset = "emoji"
   config.image_data = image_data.get_config()
   config.manual_dir = ""
+  # Emoji only: how often each keyword image (the 35 spoken words' pictures, ~4% of the set)
+  # appears per epoch; > 1 spends more of training on the pictures voice -> image draws.
+  config.keyword_repeats = 1
   # Word vectors of the caption embeddings: how to load them (v2i_jax.text.vectors.parse_source)
   # and their id (vectors.source_id), stored in every checkpoint so the voice -> image pipeline
   # can check it embeds captions the same way.
@@ -35,6 +38,11 @@ def get_config() -> ml_collections.ConfigDict:
   config.noise_std = 0.001
   config.augmentation_features = 128
   config.augmentation_kl_weight = 2.0  # StackGAN's KL coefficient; unused by "noise".
+  # D as the paper has it: batch norm in the trunk and a head that is linear in [image features;
+  # text map], i.e. logit = f(image) + g(caption), which cannot score matching. "layer" / True
+  # are the fixes (v2i_jax.image.models.Discriminator); gan_quick uses them.
+  config.d_norm = "batch"  # "batch" (paper), "layer" (per sample) or "none".
+  config.d_joint = False  # True: Reed et al.'s 1x1 conv + LeakyReLU over the concatenation.
   config.gan_int = False  # Reed et al.'s GAN-INT: G also learns on interpolated captions.
   config.gan_int_beta = 0.5
   # Exact stride-1 forms of the 4x4 stride-2 layers (v2i_jax.image.layers); same parameters and

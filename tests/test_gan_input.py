@@ -235,3 +235,17 @@ def test_dominant_class_and_repeated_text_use_the_exact_fallbacks(spec):
       else:
         assert w < emb.first[30]  # a caption of class 0
   assert exact_calls  # the fallback ran (and the checks above held through it)
+
+
+def test_repeats_oversample_images_per_epoch(spec):
+  data = _data(num_images=40)
+  emb = gan_input.embed_dataset(data, spec)
+  repeats = np.where(np.arange(40) < 4, 5, 1)  # images 0..3 five times each: 56 per epoch
+  pipeline = gan_input.GanInput(data, emb, batch_size=8, seed=3, repeats=repeats)
+  assert pipeline.steps_per_epoch == 7
+  seen = np.concatenate([pipeline.indices(step)[0] for step in range(7)])
+  np.testing.assert_array_equal(np.bincount(seen, minlength=40), repeats)
+  with pytest.raises(CaptionDataError, match="one per image"):
+    gan_input.GanInput(data, emb, batch_size=8, repeats=np.ones(3, int))
+  with pytest.raises(CaptionDataError, match="fewer than a batch"):
+    gan_input.GanInput(data, emb, batch_size=8, repeats=np.zeros(40, int))

@@ -60,6 +60,51 @@ def test_discriminator_layer_shapes_and_parameter_count():
   assert _count(variables["params"]) == expected
 
 
+def test_fixed_discriminator_parameter_count():
+  # Layer norm has the same per-channel scale and bias as BN (no running statistics); the joint
+  # 1x1 conv maps the 512 + 16 concatenated channels back to 512 before the head.
+  _, variables = _intermediate_shapes(
+      models.Discriminator(norm="layer", joint=True), {"params": jax.random.PRNGKey(0)},
+      jnp.zeros((B, 64, 64, 3)), jnp.zeros((B, E)), train=True)
+  expected = (16 * 3 * 64 + 16 * 64 * 128 + 2 * 128 + 16 * 128 * 256 + 2 * 256
+              + 16 * 256 * 512 + 2 * 512 + (E * 256 + 256) + (512 + 16) * 512 + 16 * 512 * 1)
+  assert _count(variables["params"]) == expected
+  assert "batch_stats" not in variables
+
+
+def _swap_gap(discriminator, seed=0):
+  """logit(x1, c1) + logit(x2, c2) - logit(x1, c2) - logit(x2, c1): 0 when D is additive."""
+  rng = np.random.default_rng(seed)
+  images = jnp.asarray(rng.uniform(-1, 1, (2, 64, 64, 3)), jnp.float32)
+  captions = jnp.asarray(rng.normal(size=(2, E)), jnp.float32)
+  variables = discriminator.init(jax.random.PRNGKey(seed), images, captions, train=False)
+  score = lambda x, c: discriminator.apply(variables, x, c, train=False)
+  matched, swapped = score(images, captions), score(images, captions[::-1])
+  return float(matched.sum() - swapped.sum()), float(jnp.abs(matched).mean())
+
+
+def test_paper_discriminator_cannot_score_matching_and_the_joint_one_can():
+  # The paper's head is linear in [image features; text map]: logit = f(image) + g(caption), so
+  # swapping captions between two images never changes the sum of their logits.
+  gap, scale = _swap_gap(models.Discriminator(width=0.25, fast=False))
+  assert abs(gap) < 1e-5 * max(scale, 1.0)
+  gaps = [abs(_swap_gap(models.Discriminator(width=0.25, joint=True, fast=False), s)[0])
+          for s in range(3)]
+  assert max(gaps) > 1e-4
+
+
+def test_layer_norm_discriminator_judges_each_image_alone():
+  rng = np.random.default_rng(1)
+  images = jnp.asarray(rng.uniform(-1, 1, (4, 64, 64, 3)), jnp.float32)
+  captions = jnp.asarray(rng.normal(size=(4, E)), jnp.float32)
+  for norm, alone in (("layer", True), ("batch", False)):
+    d = models.Discriminator(width=0.25, norm=norm, fast=False)
+    variables = d.init(jax.random.PRNGKey(0), images, captions, train=False)
+    run = lambda x, c: d.apply(variables, x, c, train=True, mutable=["batch_stats"])[0]
+    together, first = run(images, captions)[:2], run(images[:2], captions[:2])
+    assert np.allclose(together, first, atol=1e-5) == alone, norm
+
+
 def test_width_scales_channels():
   assert models.scaled_channels(models.G_CHANNELS, 0.25) == (128, 64, 32, 16)
   assert models.scaled_channels(models.D_CHANNELS, 1 / 128) == (1, 1, 2, 4)

@@ -16,6 +16,9 @@ import jax.numpy as jnp
 from v2i_jax.image import layers
 
 CONDITIONINGS = ("noise", "augmentation")
+# Normalisation in D's trunk: the paper's batch norm, or per-sample layer norm (no batch
+# statistics, so D judges each image on its own), or none.
+D_NORMS = ("batch", "layer", "none")
 G_CHANNELS = (512, 256, 128, 64)
 D_CHANNELS = (64, 128, 256, 512)
 # D's text branch: Linear -> 256 -> LeakyReLU, reshaped to 4x4 maps of 16 channels.
@@ -132,33 +135,59 @@ class Discriminator(nn.Module):
   """D(image, caption embedding) -> one real/fake logit per pair.
 
   Image trunk 3x64x64 -> 64x32x32 -> 128x16x16 -> 256x8x8 -> 512x4x4 (channels times ``width``;
-  LeakyReLU(0.2), BN on all but the first), text Dense(256) + LeakyReLU reshaped to 16x4x4 and
-  concatenated on channels, then a 4x4 conv to one logit. :meth:`features` and :meth:`score` are
-  the two halves, so one trunk pass can serve several captions (GAN-CLS's real/right and
+  LeakyReLU(0.2), ``norm`` on all but the first), text Dense(256) + LeakyReLU reshaped to 16x4x4
+  and concatenated on channels, then a 4x4 conv to one logit. :meth:`features` and :meth:`score`
+  are the two halves, so one trunk pass can serve several captions (GAN-CLS's real/right and
   real/wrong pairs share the real images' features).
+
+  The paper's D (``norm="batch"``, ``joint=False``) has two flaws this module can fix:
+  - its 4x4 head is linear in the concatenation, so the logit is f(image) + g(caption) and D
+    cannot tell a matching caption from a wrong one (the GAN-CLS term carries no signal);
+    ``joint=True`` adds Reed et al.'s 1x1 conv + LeakyReLU over the concatenation first;
+  - batch norm over all-real or all-fake batches lets D judge batch statistics instead of
+    images, and G answers by ignoring z; ``norm="layer"`` normalises each sample on its own.
   """
   width: float = 1.0
+  norm: str = "batch"
+  joint: bool = False
   fast: bool = True
   dtype: Any = jnp.float32
 
   def setup(self):
+    if self.norm not in D_NORMS:
+      raise ValueError(f"unknown discriminator norm {self.norm!r}; use one of {D_NORMS}.")
     channels = scaled_channels(D_CHANNELS, self.width)
     self.convs = [layers.DownConv(c, self.fast, self.dtype) for c in channels]
-    self.norms = [GroupedBatchNorm(dtype=self.dtype) for _ in channels[1:]]
+    if self.norm == "batch":
+      self.norms = [GroupedBatchNorm(dtype=self.dtype) for _ in channels[1:]]
+    elif self.norm == "layer":
+      self.norms = [nn.LayerNorm(reduction_axes=(-3, -2, -1), dtype=self.dtype)
+                    for _ in channels[1:]]
     self.text = nn.Dense(TEXT_FEATURES, dtype=self.dtype)
+    if self.joint:
+      self.joint_conv = nn.Conv(channels[-1], (1, 1), use_bias=False, dtype=self.dtype)
     self.head = layers.Head4x4(1, self.fast, self.dtype)
+
+  def _normalise(self, i: int, h: jax.Array, train: bool, groups: int) -> jax.Array:
+    if self.norm == "batch":
+      return self.norms[i](h, train, groups)
+    if self.norm == "layer":
+      return self.norms[i](h)
+    return h
 
   def features(self, images: jax.Array, train: bool, groups: int = 1) -> jax.Array:
     """[N, 64, 64, 3] -> [N, 4, 4, C]; ``groups`` interleaved batches get their own BN stats."""
     h = leaky_relu(self.convs[0](images))
-    for conv, norm in zip(self.convs[1:], self.norms):
-      h = leaky_relu(norm(conv(h), train, groups))
+    for i, conv in enumerate(self.convs[1:]):
+      h = leaky_relu(self._normalise(i, conv(h), train, groups))
     return h
 
   def score(self, features: jax.Array, embeddings: jax.Array) -> jax.Array:
     """Trunk features [N, 4, 4, C] and caption embeddings [N, E] -> logits [N] (float32)."""
     text = leaky_relu(self.text(embeddings)).reshape(-1, 4, 4, TEXT_CHANNELS)
     h = jnp.concatenate([features, text.astype(features.dtype)], axis=-1)
+    if self.joint:
+      h = leaky_relu(self.joint_conv(h))
     return self.head(h)[:, 0].astype(jnp.float32)
 
   def __call__(self, images: jax.Array, embeddings: jax.Array, train: bool) -> jax.Array:

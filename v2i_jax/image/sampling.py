@@ -46,7 +46,7 @@ class Painter:
         raise checkpoint_lib.CheckpointError(
             f"the checkpoint in {workdir} was not written by launch.train_gan (its metadata "
             "has no embedding_source); pass a GAN workdir.")
-      config = ml_collections.ConfigDict(meta["config"])
+      config = gan_train.upgrade_config(ml_collections.ConfigDict(meta["config"]))
       device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
       target = jax.tree_util.tree_map(
           lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=device),

@@ -34,7 +34,20 @@ Batch = Mapping[str, np.ndarray]
 BATCH_KEYS = ("image", "embedding", "wrong_embedding")
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 # Config fields that fix the shapes of the saved parameters; a checkpoint must match them.
-ARCHITECTURE_FIELDS = ("embedding_dim", "z_dim", "width", "conditioning", "augmentation_features")
+ARCHITECTURE_FIELDS = ("embedding_dim", "z_dim", "width", "conditioning", "augmentation_features",
+                       "d_norm", "d_joint")
+# Config fields added after checkpoints were first written, with the behaviour they had before
+# they existed; :func:`upgrade_config` fills them into configs restored from older checkpoints.
+LATER_FIELDS = {"d_norm": "batch", "d_joint": False, "keyword_repeats": 1}
+
+
+def upgrade_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """A copy of ``config`` with any missing :data:`LATER_FIELDS` set to their old behaviour."""
+  config = ml_collections.ConfigDict(config.to_dict())
+  for field, value in LATER_FIELDS.items():
+    if field not in config:
+      config[field] = value
+  return config
 
 
 class GANConfigError(ValueError):
@@ -78,10 +91,14 @@ def check_config(config: ml_collections.ConfigDict) -> None:
       raise GANConfigError(message)
   need(config.conditioning in models.CONDITIONINGS,
        f"config.conditioning={config.conditioning!r}; use one of {models.CONDITIONINGS}.")
+  need(config.d_norm in models.D_NORMS,
+       f"config.d_norm={config.d_norm!r}; use one of {models.D_NORMS}.")
   need(config.dtype in DTYPES, f"config.dtype={config.dtype!r}; use one of {tuple(DTYPES)}.")
   for field in ("embedding_dim", "z_dim", "batch_size", "log_every", "sample_every",
                 "checkpoint_every", "keep_checkpoints", "samples_per_caption"):
     need(int(config[field]) > 0, f"config.{field}={config[field]!r}; it must be a positive int.")
+  need(int(config.keyword_repeats) >= 1,
+       f"config.keyword_repeats={config.keyword_repeats!r}; use 1 (no oversampling) or more.")
   need(config.width > 0, f"config.width={config.width!r}; use a positive multiplier (1.0 = paper).")
   need(0.0 <= config.g_ema_decay < 1.0,
        f"config.g_ema_decay={config.g_ema_decay!r}; use 0 (off) or a decay in (0, 1), e.g. 0.999.")
@@ -95,7 +112,8 @@ def make_models(config: ml_collections.ConfigDict
   generator = models.Generator(
       width=config.width, conditioning=config.conditioning, noise_std=config.noise_std,
       augmentation_features=config.augmentation_features, fast=config.fast_layers, dtype=dtype)
-  discriminator = models.Discriminator(width=config.width, fast=config.fast_layers, dtype=dtype)
+  discriminator = models.Discriminator(width=config.width, norm=config.d_norm,
+                                       joint=config.d_joint, fast=config.fast_layers, dtype=dtype)
   return generator, discriminator
 
 
@@ -119,7 +137,8 @@ def create_train_state(rng: jax.Array, config: ml_collections.ConfigDict) -> GAN
     return GANState(
         step=jnp.zeros((), jnp.int32),
         g_params=g_vars["params"], g_batch_stats=g_vars["batch_stats"],
-        d_params=d_vars["params"], d_batch_stats=d_vars["batch_stats"],
+        # D without batch norm has no batch statistics: an empty dict keeps the structure.
+        d_params=d_vars["params"], d_batch_stats=d_vars.get("batch_stats", {}),
         g_opt_state=g_tx.init(g_vars["params"]), d_opt_state=d_tx.init(d_vars["params"]),
         g_ema_params=g_vars["params"] if config.g_ema_decay > 0 else None,
         generator=generator, discriminator=discriminator, g_tx=g_tx, d_tx=d_tx)
@@ -153,7 +172,7 @@ def _discriminate(discriminator: models.Discriminator, params: Any, batch_stats:
           {"params": params, "batch_stats": stats}, images[index], embeddings, train=True,
           mutable=["batch_stats"])
       logits.append(out)
-      stats = updates["batch_stats"]
+      stats = updates.get("batch_stats", stats)
     return tuple(logits), stats
   features, updates = discriminator.apply(
       {"params": params, "batch_stats": batch_stats}, _interleave(*images), train=True,
@@ -162,7 +181,7 @@ def _discriminate(discriminator: models.Discriminator, params: Any, batch_stats:
   logits = discriminator.apply(
       {"params": params}, _interleave(*(features[i] for i, _ in pairs)),
       _interleave(*(e for _, e in pairs)), method=models.Discriminator.score)
-  return _deinterleave(logits, len(pairs)), updates["batch_stats"]
+  return _deinterleave(logits, len(pairs)), updates.get("batch_stats", batch_stats)
 
 
 def _bce(logits: jax.Array, label: float) -> jax.Array:
@@ -519,9 +538,17 @@ def default_batches(config: ml_collections.ConfigDict):
     raise GANConfigError(
         f"the captions embed to {embeddings.embedding_dim}-d but config.embedding_dim="
         f"{config.embedding_dim}; set it to {embeddings.embedding_dim} (2 x the vector size).")
+  repeats = None
+  if config.keyword_repeats != 1:
+    if config.dataset != "emoji":
+      raise GANConfigError(
+          f"config.keyword_repeats={config.keyword_repeats} needs the emoji data set's keyword "
+          f"classes but config.dataset={config.dataset!r}; set keyword_repeats=1.")
+    is_keyword = np.asarray(data.class_ids) < len(data_lib.KEYWORDS)
+    repeats = np.where(is_keyword, int(config.keyword_repeats), 1)
   pipeline = gan_input_lib.GanInput(data, embeddings, batch_size=config.batch_size,
                                     seed=config.seed, process_index=jax.process_index(),
-                                    process_count=jax.process_count())
+                                    process_count=jax.process_count(), repeats=repeats)
   captions = list(config.sample_captions)
   sample_embeddings = captions_lib.embed_captions(captions, vectors_lib.load_vectors(spec))
   return pipeline.batches, sample_embeddings, captions, pipeline.steps_per_epoch

@@ -138,7 +138,7 @@ class GanInput:
 
   def __init__(self, data: CaptionedImages, embeddings: CaptionEmbeddings, *, batch_size: int,
                seed: int = 0, random_flip: bool = False, process_index: int = 0,
-               process_count: int = 1):
+               process_count: int = 1, repeats: np.ndarray | None = None):
     """
     Args:
       data: the images (and classes).
@@ -149,6 +149,8 @@ class GanInput:
         emoji such as arrows, whose meaning changes).
       process_index: this process's index (``jax.process_index()``).
       process_count: how many processes share each batch (``jax.process_count()``).
+      repeats: optional int ``[num_images]``: how many times each image appears per epoch
+        (e.g. > 1 for the keyword images a voice -> image model must draw best); default 1.
     """
     if embeddings.first.shape != (data.num_images,):
       raise CaptionDataError(f"the caption embeddings are for {embeddings.first.shape[0]} images "
@@ -175,7 +177,18 @@ class GanInput:
       raise CaptionDataError(
           f"{self.usable.size} images have a usable caption but a batch needs {self.batch_size} "
           "(and wrong captions need at least 2); use a smaller batch or a larger data set.")
-    self.steps_per_epoch = self.usable.size // self.batch_size
+    if repeats is None:
+      self._epoch_items = self.usable
+    else:
+      repeats = np.asarray(repeats)
+      if repeats.shape != (data.num_images,) or (repeats < 0).any():
+        raise CaptionDataError(f"repeats must be {data.num_images} non-negative ints, one per "
+                               f"image; got shape {repeats.shape}.")
+      self._epoch_items = np.repeat(self.usable, repeats[self.usable])
+      if self._epoch_items.size < self.batch_size:
+        raise CaptionDataError(f"repeats leave {self._epoch_items.size} images per epoch, fewer "
+                               f"than a batch of {self.batch_size}.")
+    self.steps_per_epoch = self._epoch_items.size // self.batch_size
     classes = None if data.class_ids is None else np.asarray(data.class_ids)
     # Where every usable image shares one class, "another class" is impossible: fall back to
     # "another image".
@@ -202,7 +215,7 @@ class GanInput:
     if step < 0:
       raise ValueError(f"step {step} is negative.")
     epoch, position = divmod(int(step), self.steps_per_epoch)
-    order = np.random.default_rng([self.seed, epoch, 0]).permutation(self.usable)
+    order = np.random.default_rng([self.seed, epoch, 0]).permutation(self._epoch_items)
     images = order[position * self.batch_size:(position + 1) * self.batch_size]
     rng = np.random.default_rng([self.seed, int(step), 1])
     emb = self.embeddings
