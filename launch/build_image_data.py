@@ -8,7 +8,6 @@ A set already built with the same settings and package versions is reused, not r
 
 import collections
 import os
-import sys
 import time
 
 from absl import app
@@ -16,6 +15,7 @@ from absl import flags
 from ml_collections import config_flags
 import numpy as np
 
+from launch import cli
 from v2i_jax.image import data
 
 _CONFIG = config_flags.DEFINE_config_file("config", lock_config=True)
@@ -33,7 +33,7 @@ def main(argv):
     every = data.load_caption_dataset("emoji", "all", config=config)
     read_seconds = time.perf_counter() - start
   except (data.CaptionDataError, ValueError, OSError) as e:
-    sys.exit(f"error: {e}")
+    cli.exit_with_error(e)
   split_of = np.asarray([data.split_of(i, config.test_percent, config.split_seed)
                          for i in every.ids])
 
@@ -69,4 +69,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

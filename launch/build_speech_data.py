@@ -9,12 +9,11 @@ import sys
 
 from absl import app
 from absl import flags
-from ml_collections import config_flags
 
+from launch import cli
 from v2i_jax.speech import synth
 
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", "configs/speech_data.py", "Data set config file.", lock_config=True)
+_CONFIG = cli.define_config_file("config", "configs/speech_data.py", "Data set config file.")
 _OUT_DIR = flags.DEFINE_string("out_dir", None, "Output folder (default: the config's out_dir).")
 
 
@@ -26,7 +25,7 @@ def main(argv):
   try:
     summary = synth.build_dataset(out_dir, config, progress=True)
   except (synth.SynthError, OSError) as e:
-    sys.exit(f"error: {e}")
+    cli.exit_with_error(e, out_dir)
   state = "already built, nothing to do" if summary["skipped"] else (
       f"built in {summary['seconds']:.1f} s")
   print(f"{summary['out_dir']}: {state}")
@@ -37,4 +36,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

@@ -26,9 +26,9 @@ import sys
 from absl import app
 from absl import flags
 from absl import logging
-from ml_collections import config_flags
 import numpy as np
 
+from launch import cli
 from v2i_jax.image import data as data_lib
 from v2i_jax.image import evaluate
 from v2i_jax.image import sampling
@@ -47,9 +47,9 @@ _REAL_ONLY = flags.DEFINE_bool("real_only", False, "Only the real-image numbers;
 _HOLDOUT_SOURCE = flags.DEFINE_enum(
     "holdout_source", None, data_lib.SOURCES,
     "Also train a judge without this artwork style and report its accuracy on it.")
-_JUDGE_CONFIG = config_flags.DEFINE_config_file(
+_JUDGE_CONFIG = cli.define_config_file(
     "judge_config", os.path.join(os.path.dirname(__file__), "..", "configs", "judge.py"),
-    "The judge's settings.", lock_config=True)
+    "The judge's settings.")
 
 
 def make_generate_fn(painter: sampling.Painter, kv) -> evaluate.GenerateFn:
@@ -84,9 +84,9 @@ def main(argv):
       result["judge_cross_style"] = evaluate.cross_style_accuracy(_JUDGE_CONFIG.value,
                                                                   _HOLDOUT_SOURCE.value)
   except (OSError, ValueError, checkpoint_lib.CheckpointError) as e:
-    sys.exit(f"error: {e}")
+    cli.exit_with_error(e)
   print(json.dumps(result))
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

@@ -15,6 +15,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from launch import cli
 from v2i_jax.speech import dataset
 from v2i_jax.speech import recognizer
 from v2i_jax.training import checkpoint
@@ -32,9 +33,9 @@ def main(argv):
   try:
     result = recognizer.evaluate_folder(_WORKDIR.value, _DATA_DIR.value, _SPLIT.value)
   except (OSError, ValueError, checkpoint.CheckpointError) as e:
-    sys.exit(f"error: {e}")
+    cli.exit_with_error(e)
   print(json.dumps(result))
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

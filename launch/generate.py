@@ -24,6 +24,8 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from launch import cli
+
 _KWS = flags.DEFINE_string("kws_workdir", None, "Keyword-classifier workdir (for --audio).")
 _GAN = flags.DEFINE_string("gan_workdir", None, "GAN workdir.", required=True)
 _AUDIO = flags.DEFINE_string("audio", None, "A wav/flac/ogg file with one or more words.")
@@ -57,6 +59,9 @@ def main(argv):
   from v2i_jax.text import vectors as vectors_lib
 
   try:
+    for path in (_OUT.value, _SUMMARY.value):
+      if path:
+        pipeline_lib.check_png_path(path)
     spec = vectors_lib.parse_source(_VECTORS.value)
     pipe = pipeline_lib.Pipeline.restore(_KWS.value if _AUDIO.value else None, _GAN.value, spec)
     waveform = mfcc = None
@@ -71,7 +76,7 @@ def main(argv):
     if _SUMMARY.value:
       pipeline_lib.save_summary_figure(_SUMMARY.value, result, waveform=waveform, mfcc=mfcc)
   except errors.USER_ERRORS as e:
-    sys.exit(f"error: {e}")
+    cli.exit_with_error(e)
   print(json.dumps({
       "caption": result.caption,
       "words": [pipeline_lib.segment_dict(s) for s in result.words],
@@ -82,4 +87,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

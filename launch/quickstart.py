@@ -27,16 +27,13 @@ import time
 from absl import app
 from absl import flags
 from absl import logging
-from ml_collections import config_flags
 
-config_flags.DEFINE_config_file("speech_data", "configs/speech_data.py", "Speech data config.",
-                                lock_config=True)
-config_flags.DEFINE_config_file("image_data", "configs/image_data.py", "Image data config.",
-                                lock_config=True)
-config_flags.DEFINE_config_file("kws_config", "configs/kws_mlp.py", "Keyword model config.",
-                                lock_config=True)
-config_flags.DEFINE_config_file("gan_config", "configs/gan_quick.py", "GAN config.",
-                                lock_config=True)
+from launch import cli
+
+cli.define_config_file("speech_data", "configs/speech_data.py", "Speech data config.")
+cli.define_config_file("image_data", "configs/image_data.py", "Image data config.")
+cli.define_config_file("kws_config", "configs/kws_mlp.py", "Keyword model config.")
+cli.define_config_file("gan_config", "configs/gan_quick.py", "GAN config.")
 _WORKDIR = flags.DEFINE_string("workdir", "runs/quickstart", "Where models and pictures go.")
 _PHRASES = flags.DEFINE_list("phrases", ["cat", "house", "bird", "happy dog"],
                              "Phrases to speak (words of the keyword model's vocabulary).")
@@ -145,7 +142,7 @@ def main(argv):
     print(f"phrases recognised exactly: {correct} of {len(spoken)}")
     timings["voice_to_image"] = time.perf_counter() - t
   except (errors.USER_ERRORS + (ValueError, OSError)) as e:
-    sys.exit(f"error: {e}")
+    cli.exit_with_error(e, workdir)
   return _finish(timings, start_all, workdir)
 
 
@@ -156,4 +153,4 @@ def _finish(timings, start_all, workdir):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

@@ -16,6 +16,7 @@ from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
+from launch import cli
 from v2i_jax.speech import search
 from v2i_jax.training import checkpoint
 from v2i_jax.training import loop
@@ -41,9 +42,9 @@ def main(argv):
     best = search.run_search(flags.FLAGS.config, _WORKDIR.value, _NUM_COARSE.value,
                              _NUM_FINE.value, _SEED.value)
   except (OSError, ValueError, checkpoint.CheckpointError, loop.NonFiniteLossError) as e:
-    sys.exit(f"error: {e}")
+    cli.exit_with_error(e, _WORKDIR.value)
   print(json.dumps(best))
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

@@ -8,6 +8,7 @@ message everywhere: the message names the file (or ``<array>``), the problem and
 from __future__ import annotations
 
 import os
+import re
 
 import numpy as np
 import soundfile
@@ -17,6 +18,8 @@ SAMPLE_RATE = 16_000
 # Peak below -60 dBFS counts as silence (a 16-bit file of dither only).
 SILENCE_PEAK = 1e-3
 DEFAULT_MAX_SECONDS = 30.0
+# WAV writers that stream (size unknown when the header is written) put this or more there.
+STREAMING_DATA_SIZE = 0x7FFF0000
 
 
 class AudioError(ValueError):
@@ -77,8 +80,11 @@ def load_audio(path: str | os.PathLike, *, max_seconds: float = DEFAULT_MAX_SECO
     raise AudioError(f"{path}: no such file; check the path.")
   if os.path.isdir(path):
     raise AudioError(f"{path}: is a folder, not an audio file.")
+  if os.path.getsize(path) == 0:
+    raise AudioError(f"{path}: the file is empty (0 bytes); record or export it again.")
   try:
     info = soundfile.info(path)
+    _check_not_cut_short(path, info)
     if info.duration > max_seconds:
       raise AudioError(
           f"{path}: the audio is {info.duration:.1f} s long, over the {max_seconds:g} s limit; "
@@ -91,6 +97,22 @@ def load_audio(path: str | os.PathLike, *, max_seconds: float = DEFAULT_MAX_SECO
         f"{path}: not a readable audio file ({type(e).__name__}: {e}); pass a wav/flac/ogg "
         "recording.") from e
   return prepare_waveform(data, sr, name=path, max_seconds=max_seconds, allow_silent=allow_silent)
+
+
+def _check_not_cut_short(path: str, info) -> None:
+  """A WAV whose data chunk is shorter than its header says was cut off mid-copy or mid-write:
+  libsndfile reads what is there without complaint, so the check is here. Streaming writers put
+  a placeholder size (0 or ~4 GiB) in the header; those are not truncation."""
+  match = re.search(r"^data\s*:\s*(\d+)\s*\(should be (\d+)\)", info.extra_info, re.MULTILINE)
+  if not match:
+    return
+  promised, held = int(match.group(1)), int(match.group(2))
+  if held < promised < STREAMING_DATA_SIZE:
+    promised_seconds = info.duration * promised / held if held else float("nan")
+    raise AudioError(
+        f"{path}: the file is cut short: its header promises {promised} bytes of audio "
+        f"({promised_seconds:.2f} s) but it holds {held} ({info.duration:.2f} s); copy or "
+        "export it again.")
 
 
 def fit_length(x: np.ndarray, length: int = SAMPLE_RATE) -> np.ndarray:

@@ -1,7 +1,9 @@
 """The exceptions that mean "bad input" (as opposed to a bug), gathered for entry points.
 
 Launch scripts catch exactly these and exit with ``error: <message>``: each names the problem and
-the fix. Anything else is a bug and keeps its traceback.
+the fix. Anything else is a bug and keeps its traceback. ``OSError`` is here because its message
+names the path and the cause (no such file, permission denied, read-only file system, no space
+left on device), which is what the user has to fix.
 """
 
 from v2i_jax.audio import AudioError
@@ -14,5 +16,4 @@ from v2i_jax.training.checkpoint import CheckpointError
 from v2i_jax.training.loop import NonFiniteLossError
 
 USER_ERRORS = (AudioError, PipelineError, RecognitionError, CaptionError, CaptionDataError,
-               VectorsError, CheckpointError, NonFiniteLossError, FileNotFoundError,
-               NotADirectoryError, PermissionError)
+               VectorsError, CheckpointError, NonFiniteLossError, OSError)

@@ -13,6 +13,7 @@ be in those vectors' vocabulary.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 from typing import Any
@@ -109,6 +110,7 @@ def save_summary_figure(path: str, result: Result, *, waveform: np.ndarray | Non
                         mfcc: np.ndarray | None = None, title: str | None = None) -> str:
   """One PNG that tells the whole story of a phrase: the waveform (with the recognised words
   over their segments), its MFCCs, the words and probabilities, and the generated pictures."""
+  check_png_path(path)
   import matplotlib
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
@@ -147,9 +149,12 @@ def save_summary_figure(path: str, result: Result, *, waveform: np.ndarray | Non
     if i < n:
       ax.imshow(result.images[i])
   fig.suptitle(title or f'caption: "{result.caption}"', fontsize=12)
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  fig.savefig(path, dpi=90, bbox_inches="tight")
-  plt.close(fig)
+  try:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with _naming(path):
+      fig.savefig(path, dpi=90, bbox_inches="tight")
+  finally:
+    plt.close(fig)
   return path
 
 
@@ -168,10 +173,30 @@ def segment_dict(s: recognizer_lib.Segment) -> dict[str, Any]:
 
 def save_grid(path: str, images: np.ndarray, columns: int = 8) -> str:
   """``[n, H, W, 3]`` uint8 -> one PNG grid with 2-pixel white gaps."""
+  check_png_path(path)
   n = len(images)
   cols = min(columns, n)
   rows = -(-n // cols)
   padded = np.full((rows * cols,) + images.shape[1:], 255, np.uint8)
   padded[:n] = images
-  gan_train.save_png(path, gan_train.image_grid(padded.reshape(rows, cols, *images.shape[1:])))
+  with _naming(path):
+    gan_train.save_png(path, gan_train.image_grid(padded.reshape(rows, cols, *images.shape[1:])))
   return path
+
+
+def check_png_path(path: str) -> None:
+  """Raises PipelineError unless ``path`` names a PNG file (checked before any slow work)."""
+  if not os.fspath(path).lower().endswith(".png"):
+    raise PipelineError(f"{path}: pictures are written as PNG; give a file name ending in .png.")
+
+
+@contextlib.contextmanager
+def _naming(path: str):
+  """A failed write into an open file (disk full, quota) raises OSError without the file name;
+  add it, so the message says which file could not be written."""
+  try:
+    yield
+  except OSError as e:
+    if e.filename or e.errno is None:
+      raise
+    raise OSError(e.errno, e.strerror, os.fspath(path)) from e
