@@ -9,7 +9,7 @@ a one-line exit for user errors, and tool caches kept in the data cache.
 absl already answers a malformed flag value with one line (``FATAL Flags parsing error: flag
 --config.batch_size=big: invalid literal for int()``). A ``--config`` file that does not load and a
 ``--config.<field>`` override that names no field raise from inside the config library instead;
-:func:`parse_flags` turns those into ``error: <what> ; <fix>`` and exit code 1 before ``main``
+:func:`parse_flags` turns those into ``error: <what>; <fix>`` and exit code 1 before ``main``
 runs.
 """
 
@@ -59,8 +59,8 @@ def parse_flags(argv: list[str]) -> list[str]:
     sys.exit(f"error: {message}")
   except OSError as e:  # The config library collects "no such file" and similar here.
     detail = str(e).strip().splitlines()[-1].strip()
-    sys.exit(f"error: cannot load the config file: {detail}; pass an existing file, e.g. "
-             "--config=configs/kws_tiny.py.")
+    sys.exit(f"error: cannot load the config file: {detail}; pass an existing configs/*.py "
+             "file.")
   return args
 
 

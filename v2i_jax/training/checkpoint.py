@@ -34,9 +34,10 @@ class CheckpointError(RuntimeError):
 
 
 class Checkpointer:
-  """A thin wrapper over ``ocp.CheckpointManager`` with one behaviour added: restoring walks back
-  from the newest step to the newest one that reads, warning about each bad one, so a run killed
-  mid-write resumes from the last good checkpoint instead of failing.
+  """A thin wrapper over ``ocp.CheckpointManager`` that survives damage (see the module doc):
+  restoring walks back from the newest step to the newest one that reads, warning about each bad
+  one; saving replaces the steps skipped, checks the disk has room first, and says so when orbax
+  declines a step instead of returning quietly.
 
   ``create=False`` opens an existing directory read-only (inference: nothing is written)."""
 
