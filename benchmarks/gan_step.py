@@ -129,17 +129,30 @@ def measure_torch(config_name: str) -> dict:
 
     def __init__(self):
       super().__init__()
-      layers = [nn.Conv2d(3, d_ch[0], 4, 2, 1, bias=False), nn.LeakyReLU(0.2)]
+      # config.d_norm: "batch" = BatchNorm2d; "layer" = GroupNorm with one group (normalises
+      # over C, H, W per sample with a per-channel affine, like the Flax LayerNorm); "none".
+      norm = {"batch": nn.BatchNorm2d, "layer": lambda c: nn.GroupNorm(1, c),
+              "spectral": None, "none": lambda c: nn.Identity()}[config.d_norm]
+      # "spectral": torch's spectral_norm parametrisation on every 4x4 conv (one power step
+      # per forward, like the Flax layers).
+      sn = (torch.nn.utils.parametrizations.spectral_norm if config.d_norm == "spectral"
+            else lambda m: m)
+      if config.d_norm == "spectral":
+        norm = lambda c: nn.Identity()
+      layers = [sn(nn.Conv2d(3, d_ch[0], 4, 2, 1, bias=False)), nn.LeakyReLU(0.2)]
       for c_in, c_out in zip(d_ch, d_ch[1:]):
-        layers += [nn.Conv2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out),
+        layers += [sn(nn.Conv2d(c_in, c_out, 4, 2, 1, bias=False)), norm(c_out),
                    nn.LeakyReLU(0.2)]
       self.trunk = nn.Sequential(*layers)
       self.text = nn.Sequential(nn.Linear(e, models.TEXT_FEATURES), nn.LeakyReLU(0.2))
-      self.head = nn.Conv2d(d_ch[-1] + models.TEXT_CHANNELS, 1, 4, 1, 0, bias=False)
+      joined = d_ch[-1] + models.TEXT_CHANNELS
+      self.joint = (nn.Sequential(nn.Conv2d(joined, d_ch[-1], 1, bias=False), nn.LeakyReLU(0.2))
+                    if config.d_joint else nn.Identity())
+      self.head = sn(nn.Conv2d(d_ch[-1] if config.d_joint else joined, 1, 4, 1, 0, bias=False))
 
     def score(self, features, text):
       text = self.text(text).view(-1, models.TEXT_CHANNELS, 4, 4)
-      return self.head(torch.cat([features, text], 1)).view(-1)
+      return self.head(self.joint(torch.cat([features, text], 1))).view(-1)
 
   g = Generator().to(memory_format=torch.channels_last)
   d = Discriminator().to(memory_format=torch.channels_last)

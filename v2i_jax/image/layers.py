@@ -60,10 +60,32 @@ class _Kernel4x4(nn.Module):
   fast: bool = True
   dtype: Any = jnp.float32
   kernel_init: Callable[..., jax.Array] = DCGAN_INIT
+  # Spectral normalisation (Miyato et al.): the kernel, as a [16 * in, out] matrix, divided by
+  # its largest singular value, estimated by one power-iteration step per call whose vector is
+  # kept in the "batch_stats" collection (updated whenever that collection is mutable).
+  spectral: bool = False
 
   def _kernel(self, in_features: int) -> jax.Array:
     kernel = self.param("kernel", self.kernel_init, (4, 4, in_features, self.features))
+    if self.spectral:
+      kernel = self._spectral_normalise(kernel)
     return kernel.astype(self.dtype)
+
+  def _spectral_normalise(self, kernel: jax.Array) -> jax.Array:
+    matrix = kernel.reshape(-1, self.features)
+    if self.features == 1:  # One output: the largest singular value is the column's norm.
+      return kernel * jax.lax.rsqrt(jnp.sum(matrix * matrix) + 1e-12)
+    u_var = self.variable("batch_stats", "spectral_u",
+                          lambda: jnp.full((self.features,), self.features ** -0.5, jnp.float32))
+    normalise = lambda x: x * jax.lax.rsqrt(jnp.sum(x * x) + 1e-12)
+    u = u_var.value
+    v = normalise(matrix @ u)
+    u = jax.lax.stop_gradient(normalise(matrix.T @ v))
+    v = jax.lax.stop_gradient(v)
+    if self.is_mutable_collection("batch_stats") and not self.is_initializing():
+      u_var.value = u
+    sigma = v @ matrix @ u
+    return kernel / sigma
 
 
 class DownConv(_Kernel4x4):
