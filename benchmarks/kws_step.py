@@ -15,69 +15,25 @@ the load average is printed beside the numbers. TensorFlow is not needed.
 
 import json
 import os
-import statistics
 import subprocess
 import sys
-import time
 
 from absl import app
 from absl import flags
+
+from kws_measure import measure  # benchmarks/ is on sys.path when run as a script
 
 # Run as a script from anywhere: the repository root holds the configs package.
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 CONFIGS = ("kws_mlp_paper", "kws_mlp", "kws_cnn")
-NUM_WORDS = 35
 _CONFIGS = flags.DEFINE_list("configs", list(CONFIGS), f"Any of {CONFIGS}.")
 _DEVICES = flags.DEFINE_list("devices", ["1", "2"], "Device counts (forced host devices on CPU).")
 _STEPS = flags.DEFINE_integer("steps", 50, "Timed steps per repeat.")
 _REPEATS = flags.DEFINE_integer("repeats", 3, "Repeats (the median is shown).")
 _JSON = flags.DEFINE_string("json", None, "Also write the numbers to this JSON file.")
 _CHILD = flags.DEFINE_bool("child", False, "Internal: measure in this process and print JSON.")
-
-
-def measure(config_name: str, steps: int, repeats: int) -> dict:
-  """Times the train step of ``configs/<config_name>.py`` on this process's devices."""
-  import importlib  # pylint: disable=g-import-not-at-top
-
-  import jax  # pylint: disable=g-import-not-at-top
-  import numpy as np  # pylint: disable=g-import-not-at-top
-
-  from v2i_jax.speech import features  # pylint: disable=g-import-not-at-top
-  from v2i_jax.speech import train  # pylint: disable=g-import-not-at-top
-  from v2i_jax.training import mesh as mesh_lib  # pylint: disable=g-import-not-at-top
-
-  config = importlib.import_module(f"configs.{config_name}").get_config()
-  mesh = mesh_lib.make_mesh()
-  mesh_lib.check_batch_size(config.batch_size, mesh)
-  shape = features.MfccConfig.from_any(config.mfcc).feature_shape
-  state = mesh_lib.replicate(
-      train.create_train_state(jax.random.key(0), config, NUM_WORDS, shape), mesh)
-  step_fn, traces = train.make_train_step(config, mesh)
-  rng = np.random.default_rng(0)
-  batches = [mesh_lib.shard_batch({
-      "features": rng.standard_normal((config.batch_size,) + shape, dtype=np.float32),
-      "label": rng.integers(0, NUM_WORDS, config.batch_size).astype(np.int32)}, mesh)
-             for _ in range(4)]
-  start = time.perf_counter()
-  state, metrics = step_fn(state, batches[0])
-  jax.block_until_ready(metrics)
-  compile_seconds = time.perf_counter() - start
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    for i in range(steps):
-      state, metrics = step_fn(state, batches[i % len(batches)])
-    jax.block_until_ready(metrics)
-    times.append(time.perf_counter() - start)
-  train.assert_compiled_once("train", traces)
-  seconds = statistics.median(times)
-  return {"config": config_name, "devices": int(mesh.devices.size),
-          "device_kind": jax.devices()[0].device_kind, "batch_size": config.batch_size,
-          "feature_shape": list(shape), "compile_seconds": round(compile_seconds, 2),
-          "step_ms": round(1000 * seconds / steps, 3),
-          "samples_per_second": round(steps * config.batch_size / seconds, 1)}
 
 
 def main(argv):

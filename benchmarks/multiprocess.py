@@ -23,14 +23,14 @@ average is printed beside them (the machine may be shared).
 import json
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 from absl import app
 from absl import flags
+
+from kws_measure import measure  # benchmarks/ is on sys.path when run as a script
 
 # Run as a script from anywhere: the repository root holds the configs package.
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -38,7 +38,6 @@ sys.path.insert(0, REPO)
 
 LAYOUTS = (("1 process x 1 device", 1, 1), ("1 process x 2 devices", 1, 2),
            ("2 processes x 1 device", 2, 1))
-NUM_WORDS = 35
 _PART = flags.DEFINE_enum("part", "both", ["both", "throughput", "loss"], "What to measure.")
 _CONFIG = flags.DEFINE_string("config", "kws_mlp", "configs/<name>.py for the throughput part.")
 _STEPS = flags.DEFINE_integer("steps", 50, "Timed steps per repeat.")
@@ -50,49 +49,6 @@ _LOSS_STEP_SIZE = flags.DEFINE_integer("loss_step_size", 150,
 _FIGURE = flags.DEFINE_string("figure", "docs/multiprocess_loss.png", "The loss figure.")
 _JSON = flags.DEFINE_string("json", None, "Also write the numbers to this JSON file.")
 _CHILD = flags.DEFINE_string("child", None, "Internal: 'PROCESS_ID,NUM_PROCESSES,PORT': measure.")
-
-
-def measure(config_name: str, steps: int, repeats: int) -> dict:
-  """Times the train step of ``configs/<config_name>.py`` on the mesh of all processes."""
-  import importlib  # pylint: disable=g-import-not-at-top
-
-  import jax  # pylint: disable=g-import-not-at-top
-  import numpy as np  # pylint: disable=g-import-not-at-top
-
-  from v2i_jax.speech import features  # pylint: disable=g-import-not-at-top
-  from v2i_jax.speech import train  # pylint: disable=g-import-not-at-top
-  from v2i_jax.training import mesh as mesh_lib  # pylint: disable=g-import-not-at-top
-
-  config = importlib.import_module(f"configs.{config_name}").get_config()
-  mesh = mesh_lib.make_mesh()
-  mesh_lib.check_batch_size(config.batch_size, mesh)
-  shape = features.MfccConfig.from_any(config.mfcc).feature_shape
-  state = mesh_lib.replicate(
-      train.create_train_state(jax.random.key(0), config, NUM_WORDS, shape), mesh)
-  step_fn, traces = train.make_train_step(config, mesh)
-  rng = np.random.default_rng(jax.process_index())
-  local = config.batch_size // jax.process_count()
-  batches = [mesh_lib.shard_batch({
-      "features": rng.standard_normal((local,) + shape, dtype=np.float32),
-      "label": rng.integers(0, NUM_WORDS, local).astype(np.int32)}, mesh) for _ in range(4)]
-  start = time.perf_counter()
-  state, metrics = step_fn(state, batches[0])
-  jax.block_until_ready(metrics)
-  compile_seconds = time.perf_counter() - start
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    for i in range(steps):
-      state, metrics = step_fn(state, batches[i % len(batches)])
-    jax.block_until_ready(metrics)
-    times.append(time.perf_counter() - start)
-  train.assert_compiled_once("train", traces)
-  seconds = statistics.median(times)
-  return {"config": config_name, "processes": jax.process_count(),
-          "devices": int(mesh.devices.size), "batch_size": config.batch_size,
-          "compile_seconds": round(compile_seconds, 2),
-          "step_ms": round(1000 * seconds / steps, 3),
-          "samples_per_second": round(steps * config.batch_size / seconds, 1)}
 
 
 def _free_port() -> int:
