@@ -18,6 +18,7 @@ import os
 import shutil
 from typing import Any
 
+from absl import logging as absl_logging
 import jax
 import orbax.checkpoint as ocp
 
@@ -47,10 +48,19 @@ class Checkpointer:
       raise CheckpointError(
           f"no checkpoint directory at {self.directory}; train first or pass the workdir that "
           "holds a 'checkpoints/' folder.")
-    options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=create,
-                                           read_only=not create)
-    self._manager = ocp.CheckpointManager(
-        self.directory, options=options, item_names=("state", "meta"))
+    if create:
+      options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True)
+    else:  # The values orbax forces for read-only managers (it warns about any others).
+      options = ocp.CheckpointManagerOptions(max_to_keep=None, save_interval_steps=0,
+                                             create=False, read_only=True)
+    verbosity = absl_logging.get_verbosity()
+    if not create:  # orbax also warns that the directory is read-only, which is the point.
+      absl_logging.set_verbosity(absl_logging.ERROR)
+    try:
+      self._manager = ocp.CheckpointManager(
+          self.directory, options=options, item_names=("state", "meta"))
+    finally:
+      absl_logging.set_verbosity(verbosity)
     self._unreadable: list[int] = []  # Steps restore() skipped; save() replaces them.
 
   def all_steps(self) -> list[int]:
