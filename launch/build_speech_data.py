@@ -5,7 +5,6 @@ r"""Builds the offline keyword data set (Speech Commands layout, espeak-ng voice
 Re-running with the same config finds the finished build and returns at once.
 """
 
-import sys
 
 from absl import app
 from absl import flags
@@ -18,8 +17,7 @@ _OUT_DIR = flags.DEFINE_string("out_dir", None, "Output folder (default: the con
 
 
 def main(argv):
-  if len(argv) > 1:
-    sys.exit(f"error: unexpected arguments {argv[1:]}; use --config and --out_dir.")
+  del argv  # cli.parse_flags refuses positional arguments.
   config = _CONFIG.value
   out_dir = _OUT_DIR.value or config.out_dir
   try:

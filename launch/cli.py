@@ -44,8 +44,16 @@ def define_config_file(name: str, default: str | None, help_string: str):
     sys.exit(f"error: {message}")
 
 
+def define_vectors_flag():
+  """``--vectors``: the word vectors a GAN was trained with, for scripts that embed captions."""
+  return flags.DEFINE_string(
+      "vectors", "glove50", "Word vectors the GAN was trained with: 'glove50' or "
+      "'word2vec:<file>[@<limit>]'.")
+
+
 def parse_flags(argv: list[str]) -> list[str]:
-  """absl's parsing with usage, then every config flag loaded, so errors surface here."""
+  """absl's parsing with usage, then every config flag loaded, so errors surface here; the
+  scripts take no positional arguments."""
   try:
     args = app.parse_flags_with_usage(argv)
     for name in list(flags.FLAGS):
@@ -61,6 +69,8 @@ def parse_flags(argv: list[str]) -> list[str]:
     detail = str(e).strip().splitlines()[-1].strip()
     sys.exit(f"error: cannot load the config file: {detail}; pass an existing configs/*.py "
              "file.")
+  if len(args) > 1:
+    sys.exit(f"error: unexpected arguments {args[1:]}; pass options as --flag=value.")
   return args
 
 

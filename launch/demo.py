@@ -30,6 +30,8 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from launch import cli
+
 _KWS = flags.DEFINE_string("kws_workdir", None,
                            "Keyword-classifier workdir; without it the page is text only.")
 _GAN = flags.DEFINE_string("gan_workdir", None, "GAN workdir.", required=True)
@@ -49,14 +51,11 @@ _SCREENSHOT = flags.DEFINE_string(
     "exit (needs Debian's chromium and chromium-driver, and selenium: pip install -e '.[test]').")
 _SCREENSHOT_AUDIO = flags.DEFINE_string("screenshot_audio", None,
                                         "The wav the fake microphone plays for --screenshot.")
-_VECTORS = flags.DEFINE_string(
-    "vectors", "glove50", "Word vectors the GAN was trained with: 'glove50' or "
-    "'word2vec:<file>[@<limit>]'.")
+_VECTORS = cli.define_vectors_flag()
 
 
 def main(argv):
-  if len(argv) > 1:
-    sys.exit(f"error: unexpected arguments {argv[1:]}; pass options as --flag=value.")
+  del argv  # cli.parse_flags refuses positional arguments.
   if _SCREENSHOT.value and not (_SCREENSHOT_AUDIO.value and _KWS.value):
     sys.exit("error: --screenshot records speech: it needs --screenshot_audio (a wav for the "
              "fake microphone) and --kws_workdir.")
@@ -146,4 +145,4 @@ def screenshot(server, sock, url, settings):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

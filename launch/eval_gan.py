@@ -61,8 +61,7 @@ def make_generate_fn(painter: sampling.Painter, kv) -> evaluate.GenerateFn:
 
 
 def main(argv):
-  if len(argv) > 1:
-    sys.exit(f"error: unexpected arguments {argv[1:]}; pass options as --flag=value.")
+  del argv  # cli.parse_flags refuses positional arguments.
   if not _REAL_ONLY.value and not _WORKDIR.value:
     sys.exit("error: pass --workdir=<a GAN workdir>, or --real_only for the real-image numbers.")
   logging.set_verbosity(logging.WARNING)  # orbax logs every restore at INFO.

@@ -9,7 +9,6 @@ The line holds accuracy, clip count and per-word accuracy and count.
 """
 
 import json
-import sys
 
 from absl import app
 from absl import flags
@@ -27,8 +26,7 @@ _SPLIT = flags.DEFINE_enum("split", "test", dataset.SPLITS, "Which clips of the 
 
 
 def main(argv):
-  if len(argv) > 1:
-    sys.exit(f"error: unexpected arguments {argv[1:]}; pass options as --flag=value.")
+  del argv  # cli.parse_flags refuses positional arguments.
   logging.set_verbosity(logging.WARNING)  # orbax logs every restore at INFO.
   try:
     result = recognizer.evaluate_folder(_WORKDIR.value, _DATA_DIR.value, _SPLIT.value)

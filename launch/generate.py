@@ -39,14 +39,11 @@ _SEED = flags.DEFINE_integer("seed", 0, "Seed of the latent vectors.", lower_bou
 _MIN_P = flags.DEFINE_float("min_probability", 0.3,
                             "Recognised words below this probability are reported and dropped.",
                             lower_bound=0.0, upper_bound=1.0)
-_VECTORS = flags.DEFINE_string(
-    "vectors", "glove50", "Word vectors the GAN was trained with: 'glove50' or "
-    "'word2vec:<file>[@<limit>]'.")
+_VECTORS = cli.define_vectors_flag()
 
 
 def main(argv):
-  if len(argv) > 1:
-    sys.exit(f"error: unexpected arguments {argv[1:]}; pass options as --flag=value.")
+  del argv  # cli.parse_flags refuses positional arguments.
   if (_AUDIO.value is None) == (_TEXT.value is None):
     sys.exit("error: pass exactly one of --audio (a recording) or --text (a caption).")
   if _AUDIO.value is not None and _KWS.value is None:

@@ -13,7 +13,6 @@ rerun, or a run after a crash, goes on where it stopped.
 """
 
 import os
-import sys
 
 # XLA reads its flags when JAX starts its backend: add the fast-CPU conv flag before any JAX work.
 from v2i_jax.image import layers  # Imports jax but does not start the backend.
@@ -67,8 +66,7 @@ def speak_phrases(phrases, words, data_dir, out_dir, seed=2026):
 
 
 def main(argv):
-  if len(argv) > 1:
-    sys.exit(f"error: unexpected arguments {argv[1:]}; pass options as --flag=value.")
+  del argv  # cli.parse_flags refuses positional arguments.
   logging.set_verbosity(logging.WARNING)
   FLAGS = flags.FLAGS
   workdir = _WORKDIR.value

@@ -31,8 +31,7 @@ config_flags.DEFINE_config_file("config", None, "The base configs/kws_*.py file.
 
 
 def main(argv):
-  if len(argv) > 1:
-    sys.exit(f"error: unexpected arguments {argv[1:]}; pass options as --flag=value.")
+  del argv  # cli.parse_flags refuses positional arguments.
   if flags.FLAGS.config is None:
     sys.exit("error: --config is required, e.g. --config configs/kws_mlp_paper.py.")
   if _NUM_COARSE.value < 1 or _NUM_FINE.value < 0:

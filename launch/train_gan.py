@@ -43,8 +43,7 @@ distributed.define_flags()
 
 
 def main(argv):
-  if len(argv) > 1:
-    sys.exit(f"error: unexpected arguments {argv[1:]}; pass options as --flag=value.")
+  del argv  # cli.parse_flags refuses positional arguments.
   config = flags.FLAGS.config
   if config is None:
     sys.exit("error: --config is required, e.g. --config=configs/gan_quick.py.")
