@@ -14,7 +14,6 @@ through the updated D into the saved G forward pass (``jax.vjp``), like the refe
 
 from __future__ import annotations
 
-import functools
 import os
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
@@ -367,6 +366,10 @@ def check_resumable(saved: Mapping[str, Any], config: ml_collections.ConfigDict,
                     directory: str) -> None:
   """Raises :class:`checkpoint_lib.CheckpointError` if ``directory`` holds another model."""
   current = checkpoint_meta(config)
+  saved = dict(saved)
+  if isinstance(saved.get("architecture"), dict):  # Older checkpoints lack LATER_FIELDS.
+    saved["architecture"] = {**{f: v for f, v in LATER_FIELDS.items() if f in ARCHITECTURE_FIELDS},
+                             **saved["architecture"]}
   for key in ("embedding_source", "architecture"):
     if saved.get(key) != current[key]:
       raise checkpoint_lib.CheckpointError(

@@ -108,11 +108,16 @@ class Checkpointer:
           f"{needed / 2**20:.1f} MiB and the disk has {free / 2**20:.1f} MiB free; free some space "
           "or pass a --workdir on another disk.")
 
-  def restore_meta(self, step: int | None = None) -> dict[str, Any]:
-    """The ``meta`` item of ``step``; with ``step=None`` the newest one that reads."""
+  def _steps_to_try(self, step: int | None) -> list[int]:
+    """``[step]``, or with ``step=None`` every step newest first; raises when there is none."""
     steps = [self._pick(step)] if step is not None else self.all_steps()[::-1]
     if not steps:
       raise CheckpointError(f"no checkpoint in {self.directory}; train first.")
+    return steps
+
+  def restore_meta(self, step: int | None = None) -> dict[str, Any]:
+    """The ``meta`` item of ``step``; with ``step=None`` the newest one that reads."""
+    steps = self._steps_to_try(step)
     errors = []
     for s in steps:
       try:
@@ -131,9 +136,7 @@ class Checkpointer:
     With ``step=None`` it tries steps newest first and skips unreadable ones with a warning.
     """
     abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, target)
-    steps = [self._pick(step)] if step is not None else self.all_steps()[::-1]
-    if not steps:
-      raise CheckpointError(f"no checkpoint in {self.directory}; train first.")
+    steps = self._steps_to_try(step)
     errors = []
     for s in steps:
       try:
