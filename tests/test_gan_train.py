@@ -174,3 +174,14 @@ def test_resume_after_kill(tmp_path, compilation_cache_dir):
   # The rerun logs from the restored checkpoint on, not from step 1.
   assert steps[-(killed_at + 2 - resume_from):] == list(range(resume_from + 1, killed_at + 3))
   assert steps.count(1) == 1
+
+
+def test_checkpoints_from_before_later_fields_still_resume():
+  config = gan_tiny.get_config()  # the paper's D (batch norm, linear head)
+  saved = train.checkpoint_meta(config)
+  for field in ("d_norm", "d_joint"):  # written before these fields existed
+    del saved["architecture"][field]
+  train.check_resumable(saved, config, "old")  # the paper's D then and now: same model
+  config.d_norm = "spectral"
+  with pytest.raises(checkpoint_lib.CheckpointError, match="holds a GAN with architecture"):
+    train.check_resumable(saved, config, "old")
