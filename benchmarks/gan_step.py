@@ -149,16 +149,30 @@ def measure_torch(config_name: str) -> dict:
       self.joint = (nn.Sequential(nn.Conv2d(joined, d_ch[-1], 1, bias=False), nn.LeakyReLU(0.2))
                     if config.d_joint else nn.Identity())
       self.head = sn(nn.Conv2d(d_ch[-1] if config.d_joint else joined, 1, 4, 1, 0, bias=False))
+      # config.d_classes: AC-GAN classifier on the flattened trunk features.
+      self.classifier = (nn.Linear(16 * d_ch[-1], config.d_classes) if config.d_classes
+                         else None)
+      # config.d_projection: logit += <V text, features summed over space>.
+      self.projection = nn.Linear(e, d_ch[-1], bias=False) if config.d_projection else None
 
     def score(self, features, text):
-      text = self.text(text).view(-1, models.TEXT_CHANNELS, 4, 4)
-      return self.head(self.joint(torch.cat([features, text], 1))).view(-1)
+      logits = self.head(self.joint(torch.cat(
+          [features, self.text(text).view(-1, models.TEXT_CHANNELS, 4, 4)], 1))).view(-1)
+      if self.projection is not None:
+        logits = logits + (features.sum((2, 3)) * self.projection(text)).sum(1)
+      return logits
+
+    def class_loss(self, features, labels):
+      if self.classifier is None:
+        return 0.0
+      return config.class_loss_weight * nn.functional.cross_entropy(
+          self.classifier(features.flatten(1)), labels)
 
   g = Generator().to(memory_format=torch.channels_last)
   d = Discriminator().to(memory_format=torch.channels_last)
-  adam = lambda m: torch.optim.Adam(m.parameters(), config.learning_rate,
-                                    betas=(config.beta1, config.beta2))
-  g_opt, d_opt = adam(g), adam(d)
+  adam = lambda m, lr: torch.optim.Adam(m.parameters(), lr, betas=(config.beta1, config.beta2))
+  g_opt = adam(g, config.learning_rate)
+  d_opt = adam(d, config.d_learning_rate if config.d_learning_rate > 0 else config.learning_rate)
   bce = nn.BCEWithLogitsLoss()
   rng = np.random.default_rng(0)
   real = torch.from_numpy(rng.uniform(-1, 1, (b, 3, 64, 64)).astype(np.float32)).contiguous(
@@ -166,18 +180,21 @@ def measure_torch(config_name: str) -> dict:
   right = torch.from_numpy(rng.normal(size=(b, e)).astype(np.float32))
   wrong = torch.from_numpy(rng.normal(size=(b, e)).astype(np.float32))
   ones, zeros = torch.ones(b), torch.zeros(b)
+  labels = torch.from_numpy(rng.integers(0, max(config.d_classes, 1), b))
 
   def step():
     fake = g(torch.randn(b, z_dim), right)
     real_features, fake_features = d.trunk(real), d.trunk(fake.detach())
     d_loss = (bce(d.score(real_features, right), ones)
               + 0.5 * (bce(d.score(real_features, wrong), zeros)
-                       + bce(d.score(fake_features, right), zeros)))
+                       + bce(d.score(fake_features, right), zeros))
+              + d.class_loss(real_features, labels))
     d_opt.zero_grad(set_to_none=True)
     d_loss.backward()
     d_opt.step()
     d.requires_grad_(False)
-    g_loss = bce(d.score(d.trunk(fake), right), ones)
+    fake_features = d.trunk(fake)
+    g_loss = bce(d.score(fake_features, right), ones) + d.class_loss(fake_features, labels)
     g_opt.zero_grad(set_to_none=True)
     g_loss.backward()
     g_opt.step()

@@ -43,6 +43,15 @@ def get_config() -> ml_collections.ConfigDict:
   # are the fixes (v2i_jax.image.models.Discriminator); gan_quick uses them.
   config.d_norm = "batch"  # "batch" (paper), "layer" (per sample) or "none".
   config.d_joint = False  # True: Reed et al.'s 1x1 conv + LeakyReLU over the concatenation.
+  # > 0: an auxiliary classifier head on D (AC-GAN) with this many classes, trained on real
+  # images' labels, and a G loss term for fakes of the right class; the emoji set has 36 (its
+  # 35 keywords + "other"). 0 = the paper.
+  config.d_classes = 0
+  config.class_loss_weight = 1.0
+  # Miyato & Koyama's projection discriminator term on top: logit += <V c, sum-pooled features>.
+  config.d_projection = False
+  # > 0: pix2pix's L1 term in G's loss, l1_weight * mean |G(z, caption) - the caption's image|.
+  config.l1_weight = 0.0
   config.gan_int = False  # Reed et al.'s GAN-INT: G also learns on interpolated captions.
   config.gan_int_beta = 0.5
   # Exact stride-1 forms of the 4x4 stride-2 layers (v2i_jax.image.layers); same parameters and
@@ -54,7 +63,8 @@ def get_config() -> ml_collections.ConfigDict:
 
   # Optimisation.
   config.batch_size = 64
-  config.learning_rate = 2e-4
+  config.learning_rate = 2e-4  # G's (and D's, unless d_learning_rate > 0).
+  config.d_learning_rate = -1.0  # > 0: D's own rate (two time-scale update rule, e.g. 4e-4).
   config.beta1 = 0.5
   config.beta2 = 0.999
   config.g_ema_decay = 0.0  # > 0 keeps an EMA of G's weights for sampling (e.g. 0.999).

@@ -3,6 +3,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from v2i_jax.image import models
 
@@ -72,6 +73,22 @@ def test_fixed_discriminator_parameter_count():
   assert "batch_stats" not in variables
 
 
+def test_classifier_head_shapes_and_parameter_count():
+  # AC-GAN's head: one Dense from the flattened 4x4x512 trunk features to the class logits.
+  d = models.Discriminator(width=1 / 16, num_classes=36)
+  variables = _init(d, jnp.zeros((B, 64, 64, 3)), jnp.zeros((B, E)))
+  assert variables["params"]["classifier"]["kernel"].shape == (16 * 32, 36)
+  without = _init(models.Discriminator(width=1 / 16), jnp.zeros((B, 64, 64, 3)), jnp.zeros((B, E)))
+  assert _count(variables["params"]) - _count(without["params"]) == 16 * 32 * 36 + 36
+  features = d.apply(variables, jnp.ones((B, 64, 64, 3)), train=False,
+                     method=models.Discriminator.features)
+  logits = d.apply(variables, features, method=models.Discriminator.classify)
+  assert logits.shape == (B, 36) and logits.dtype == jnp.float32
+  with pytest.raises(ValueError, match="no classifier head"):
+    models.Discriminator(width=1 / 16).apply(without, features,
+                                             method=models.Discriminator.classify)
+
+
 def _init(module, images, captions, seed=0):
   # Jitted: op-by-op initialisation compiles every small op on its own (slow on CPU).
   return jax.jit(lambda key, x, c: module.init(key, x, c, train=False))(
@@ -90,13 +107,16 @@ def _swap_gap(discriminator, seed=0):
   return float(matched.sum() - swapped.sum()), float(jnp.abs(matched).mean())
 
 
-def test_paper_discriminator_cannot_score_matching_and_the_joint_one_can():
+def test_paper_discriminator_cannot_score_matching_and_the_joint_and_projection_ones_can():
   # The paper's head is linear in [image features; text map]: logit = f(image) + g(caption), so
   # swapping captions between two images never changes the sum of their logits.
   gap, scale = _swap_gap(models.Discriminator(width=1 / 16))
   assert abs(gap) < 1e-5 * max(scale, 1.0)
   gaps = [abs(_swap_gap(models.Discriminator(width=1 / 16, joint=True), s)[0]) for s in range(1)]
   assert max(gaps) > 1e-5
+  # The projection term <V c, pooled features> is an image-caption product on its own.
+  gap, scale = _swap_gap(models.Discriminator(width=1 / 16, projection=True))
+  assert abs(gap) > 1e-3 * scale
 
 
 def test_layer_norm_discriminator_judges_each_image_alone():

@@ -179,9 +179,44 @@ def test_resume_after_kill(tmp_path, compilation_cache_dir):
 def test_checkpoints_from_before_later_fields_still_resume():
   config = gan_tiny.get_config()  # the paper's D (batch norm, linear head)
   saved = train.checkpoint_meta(config)
-  for field in ("d_norm", "d_joint"):  # written before these fields existed
+  for field in ("d_norm", "d_joint", "d_classes"):  # written before these fields existed
     del saved["architecture"][field]
   train.check_resumable(saved, config, "old")  # the paper's D then and now: same model
   config.d_norm = "spectral"
   with pytest.raises(checkpoint_lib.CheckpointError, match="holds a GAN with architecture"):
     train.check_resumable(saved, config, "old")
+
+
+def test_classifier_head_and_l1_term(compilation_cache_dir):
+  """AC-GAN option: D's classifier learns the real images' labels on a fixed batch, G gets the
+  class loss of its fakes and the L1 term, and a label outside 0 .. d_classes - 1 is refused."""
+  del compilation_cache_dir
+  config = gan_tiny.get_config()
+  config.d_classes = 4
+  config.class_loss_weight = 1.0
+  config.l1_weight = 1.0
+  mesh = mesh_lib.make_mesh()
+  state = mesh_lib.replicate(train.create_train_state(jax.random.PRNGKey(0), config), mesh)
+  batch = next(train.synthetic_batches(config))
+  assert batch["label"].shape == (config.batch_size,)
+  train.check_batch(batch, config)
+  rng = mesh_lib.replicate(jax.random.PRNGKey(1), mesh)
+  step = train.CompiledStep(config, mesh)
+  d_class = []
+  for _ in range(12):
+    state, metrics = step(state, mesh_lib.shard_batch(batch, mesh), rng)
+    d_class.append(float(metrics["d_class"]))
+  assert {"d_class", "g_class", "real_class_acc", "fake_class_acc", "g_l1"} <= set(metrics)
+  # Cross-entropy starts near log(4) and falls on a batch it sees again and again.
+  assert abs(d_class[0] - np.log(4)) < 0.5 and d_class[-1] < 0.5 * d_class[0], d_class
+  assert float(metrics["real_class_acc"]) == 1.0
+  # G's loss includes the class and L1 terms (random images: |fake - real| is about 0.5-1).
+  assert 0.3 < float(metrics["g_l1"]) < 1.5
+  assert float(metrics["g_loss"]) > float(metrics["g_class"]) + float(metrics["g_l1"])
+  bad = dict(batch, label=np.full(config.batch_size, 4, np.int32))
+  with pytest.raises(train.GANDataError, match="class ids in 0 .. config.d_classes - 1 = 3"):
+    train.check_batch(bad, config)
+  config.dataset = "flickr30k"
+  config.d_classes = 36
+  with pytest.raises(train.GANConfigError, match="needs the emoji data set's 36 classes"):
+    train.default_batches(config)

@@ -154,6 +154,12 @@ class Discriminator(nn.Module):
   width: float = 1.0
   norm: str = "batch"
   joint: bool = False
+  # > 0: an auxiliary classifier head (Odena et al.'s AC-GAN) on the trunk features, with this
+  # many class logits (:meth:`classify`); 0: none (the paper).
+  num_classes: int = 0
+  # Miyato & Koyama's projection term: logit += <V e, sum of the trunk features over space>,
+  # an inner product between caption and image that directly scores matching.
+  projection: bool = False
   fast: bool = True
   dtype: Any = jnp.float32
 
@@ -172,6 +178,10 @@ class Discriminator(nn.Module):
     if self.joint:
       self.joint_conv = nn.Conv(channels[-1], (1, 1), use_bias=False, dtype=self.dtype)
     self.head = layers.Head4x4(1, self.fast, self.dtype, spectral=spectral)
+    if self.num_classes:
+      self.classifier = nn.Dense(self.num_classes, dtype=self.dtype)
+    if self.projection:
+      self.text_projection = nn.Dense(channels[-1], use_bias=False, dtype=self.dtype)
 
   def _normalise(self, i: int, h: jax.Array, train: bool, groups: int) -> jax.Array:
     if self.norm == "batch":
@@ -193,7 +203,20 @@ class Discriminator(nn.Module):
     h = jnp.concatenate([features, text.astype(features.dtype)], axis=-1)
     if self.joint:
       h = leaky_relu(self.joint_conv(h))
-    return self.head(h)[:, 0].astype(jnp.float32)
+    logits = self.head(h)[:, 0].astype(jnp.float32)
+    if self.projection:
+      pooled = features.astype(jnp.float32).sum(axis=(1, 2))
+      logits = logits + jnp.sum(pooled * self.text_projection(embeddings).astype(jnp.float32), -1)
+    return logits
+
+  def classify(self, features: jax.Array) -> jax.Array:
+    """Trunk features [N, 4, 4, C] -> class logits [N, num_classes] (float32); the image alone."""
+    if not self.num_classes:
+      raise ValueError("this discriminator has no classifier head (num_classes=0).")
+    return self.classifier(features.reshape(features.shape[0], -1)).astype(jnp.float32)
 
   def __call__(self, images: jax.Array, embeddings: jax.Array, train: bool) -> jax.Array:
-    return self.score(self.features(images, train), embeddings)
+    h = self.features(images, train)
+    if self.num_classes and self.is_initializing():  # Create the classifier's parameters too.
+      self.classify(h)
+    return self.score(h, embeddings)

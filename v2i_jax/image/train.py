@@ -8,6 +8,16 @@ The loss is Reed et al.'s matching-aware GAN-CLS, from logits:
   L_G = BCE(D(fake, right), 1)  [+ BCE(D(G(z', interpolated), interpolated), 1) with GAN-INT]
                                 [+ kl_weight * KL with conditioning augmentation]
 
+With ``config.d_classes > 0`` D also has Odena et al.'s auxiliary classifier (AC-GAN) on its
+image features, and batches carry ``label`` int32 [B] (the image's class: for the emoji set its
+keyword, or "other"): L_D += w * CE(C(real), label) and L_G += w * CE(C(fake), label), w =
+``config.class_loss_weight``; the fake is drawn from the real image's own caption, so it shares
+the label. Only real images teach the classifier.
+
+With ``config.l1_weight > 0`` G also pays Isola et al.'s (pix2pix) reconstruction term,
+w * mean |G(z, right) - real|: the fake is drawn from the real image's own caption, so the real
+image is a target for it (it pulls G towards the caption's images and away from z's variety).
+
 The step runs G forward once, updates D on the detached fakes, then back-propagates G's loss
 through the updated D into the saved G forward pass (``jax.vjp``), like the reference DC-GAN.
 """
@@ -34,10 +44,12 @@ BATCH_KEYS = ("image", "embedding", "wrong_embedding")
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 # Config fields that fix the shapes of the saved parameters; a checkpoint must match them.
 ARCHITECTURE_FIELDS = ("embedding_dim", "z_dim", "width", "conditioning", "augmentation_features",
-                       "d_norm", "d_joint")
+                       "d_norm", "d_joint", "d_classes", "d_projection")
 # Config fields added after checkpoints were first written, with the behaviour they had before
 # they existed; :func:`upgrade_config` fills them into configs restored from older checkpoints.
-LATER_FIELDS = {"d_norm": "batch", "d_joint": False, "keyword_repeats": 1}
+LATER_FIELDS = {"d_norm": "batch", "d_joint": False, "keyword_repeats": 1, "d_classes": 0,
+                "class_loss_weight": 1.0, "d_projection": False, "d_learning_rate": -1.0,
+                "l1_weight": 0.0}
 
 
 def upgrade_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
@@ -96,6 +108,13 @@ def check_config(config: ml_collections.ConfigDict) -> None:
   for field in ("embedding_dim", "z_dim", "batch_size", "log_every", "sample_every",
                 "checkpoint_every", "keep_checkpoints", "samples_per_caption"):
     need(int(config[field]) > 0, f"config.{field}={config[field]!r}; it must be a positive int.")
+  need(int(config.d_classes) >= 0,
+       f"config.d_classes={config.d_classes!r}; use 0 (no classifier head) or the number of "
+       "classes (36 for the emoji set: 35 keywords + other).")
+  need(config.class_loss_weight >= 0,
+       f"config.class_loss_weight={config.class_loss_weight!r}; use a non-negative weight.")
+  need(config.l1_weight >= 0,
+       f"config.l1_weight={config.l1_weight!r}; use 0 (off, the paper) or a positive weight.")
   need(int(config.keyword_repeats) >= 1,
        f"config.keyword_repeats={config.keyword_repeats!r}; use 1 (no oversampling) or more.")
   need(config.width > 0, f"config.width={config.width!r}; use a positive multiplier (1.0 = paper).")
@@ -112,7 +131,9 @@ def make_models(config: ml_collections.ConfigDict
       width=config.width, conditioning=config.conditioning, noise_std=config.noise_std,
       augmentation_features=config.augmentation_features, fast=config.fast_layers, dtype=dtype)
   discriminator = models.Discriminator(width=config.width, norm=config.d_norm,
-                                       joint=config.d_joint, fast=config.fast_layers, dtype=dtype)
+                                       joint=config.d_joint, num_classes=int(config.d_classes),
+                                       projection=config.d_projection,
+                                       fast=config.fast_layers, dtype=dtype)
   return generator, discriminator
 
 
@@ -120,8 +141,9 @@ def create_train_state(rng: jax.Array, config: ml_collections.ConfigDict) -> GAN
   """Fresh G and D (DC-GAN init), Adam(lr, beta1, beta2) for each, step 0."""
   check_config(config)
   generator, discriminator = make_models(config)
-  make_tx = lambda: optax.adam(config.learning_rate, b1=config.beta1, b2=config.beta2)
-  g_tx, d_tx = make_tx(), make_tx()
+  make_tx = lambda lr: optax.adam(lr, b1=config.beta1, b2=config.beta2)
+  d_lr = config.d_learning_rate if config.d_learning_rate > 0 else config.learning_rate
+  g_tx, d_tx = make_tx(config.learning_rate), make_tx(d_lr)
 
   # One jitted init: op-by-op initialisation compiles every small op on its own (slow on CPU).
   @jax.jit
@@ -157,12 +179,15 @@ def _deinterleave(x: jax.Array, n: int) -> tuple[jax.Array, ...]:
 
 def _discriminate(discriminator: models.Discriminator, params: Any, batch_stats: Any,
                   images: tuple[jax.Array, ...], pairs: tuple[tuple[int, jax.Array], ...],
-                  fused: bool) -> tuple[tuple[jax.Array, ...], Any]:
-  """D's logits for each (index into ``images``, embeddings) pair, in training mode.
+                  fused: bool, classify: bool = False
+                  ) -> tuple[tuple[jax.Array, ...], Any, tuple[jax.Array, ...] | None]:
+  """D's logits for each (index into ``images``, embeddings) pair, in training mode, D's new
+  batch stats, and (``classify``) the classifier head's logits for each image batch.
 
   Fused: one trunk pass over all image batches (each with its own BN statistics, so the same
   maths as separate calls) and one head pass over all pairs. Unfused: one full D call per pair,
-  as the straightforward code would write it.
+  as the straightforward code would write it (and one more trunk pass per image batch for the
+  classifier).
   """
   if not fused:
     logits, stats = [], batch_stats
@@ -172,7 +197,13 @@ def _discriminate(discriminator: models.Discriminator, params: Any, batch_stats:
           mutable=["batch_stats"])
       logits.append(out)
       stats = updates.get("batch_stats", stats)
-    return tuple(logits), stats
+    classes = None
+    if classify:
+      classes = tuple(discriminator.apply(
+          {"params": params, "batch_stats": stats}, x,
+          method=lambda d, x: d.classify(d.features(x, train=True)), mutable=["batch_stats"])[0]
+                      for x in images)
+    return tuple(logits), stats, classes
   features, updates = discriminator.apply(
       {"params": params, "batch_stats": batch_stats}, _interleave(*images), train=True,
       groups=len(images), method=models.Discriminator.features, mutable=["batch_stats"])
@@ -180,11 +211,19 @@ def _discriminate(discriminator: models.Discriminator, params: Any, batch_stats:
   logits = discriminator.apply(
       {"params": params}, _interleave(*(features[i] for i, _ in pairs)),
       _interleave(*(e for _, e in pairs)), method=models.Discriminator.score)
-  return _deinterleave(logits, len(pairs)), updates.get("batch_stats", batch_stats)
+  classes = None
+  if classify:
+    classes = tuple(discriminator.apply({"params": params}, f,
+                                        method=models.Discriminator.classify) for f in features)
+  return _deinterleave(logits, len(pairs)), updates.get("batch_stats", batch_stats), classes
 
 
 def _bce(logits: jax.Array, label: float) -> jax.Array:
   return optax.sigmoid_binary_cross_entropy(logits, jnp.full_like(logits, label)).mean()
+
+
+def _class_ce(logits: jax.Array, labels: jax.Array) -> jax.Array:
+  return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
 
 
 def train_step(state: GANState, batch: Batch, base_rng: jax.Array,
@@ -196,6 +235,9 @@ def train_step(state: GANState, batch: Batch, base_rng: jax.Array,
   n = real.shape[0]
   interpolated = config.gan_int_beta * right + (1.0 - config.gan_int_beta) * wrong
   fused = config.fuse_discriminator_passes
+  classify = int(config.d_classes) > 0
+  labels = batch["label"] if classify else None
+  class_weight = config.class_loss_weight
 
   def generate(g_params):
     """G's outputs (fakes, interpolated-caption fakes, KL) with G's batch stats as aux."""
@@ -217,13 +259,19 @@ def train_step(state: GANState, batch: Batch, base_rng: jax.Array,
   fake = jax.lax.stop_gradient(g_outputs["fake"])
 
   def d_loss_fn(d_params):
-    (l_real, l_wrong, l_fake), stats = _discriminate(
+    (l_real, l_wrong, l_fake), stats, classes = _discriminate(
         state.discriminator, d_params, state.d_batch_stats, (real, fake),
-        ((0, right), (0, wrong), (1, right)), fused)
+        ((0, right), (0, wrong), (1, right)), fused, classify)
     loss = _bce(l_real, 1.0) + 0.5 * (_bce(l_wrong, 0.0) + _bce(l_fake, 0.0))
-    return loss, (stats, l_real, l_wrong, l_fake)
+    class_metrics = {}
+    if classify:
+      d_class = _class_ce(classes[0], labels)
+      loss = loss + class_weight * d_class
+      class_metrics = {"d_class": d_class,
+                       "real_class_acc": (classes[0].argmax(-1) == labels).mean()}
+    return loss, (stats, l_real, l_wrong, l_fake, class_metrics)
 
-  (d_loss, (d_batch_stats, l_real, l_wrong, l_fake)), d_grads = jax.value_and_grad(
+  (d_loss, (d_batch_stats, l_real, l_wrong, l_fake, class_metrics)), d_grads = jax.value_and_grad(
       d_loss_fn, has_aux=True)(state.d_params)
   d_updates, d_opt_state = state.d_tx.update(d_grads, state.d_opt_state, state.d_params)
   d_params = optax.apply_updates(state.d_params, d_updates)
@@ -233,10 +281,21 @@ def train_step(state: GANState, batch: Batch, base_rng: jax.Array,
     if config.gan_int:
       images, pairs = images + (outputs["fake_int"],), pairs + ((1, interpolated),)
     # D's batch stats from this pass are dropped: D only ever runs in training mode.
-    logits, _ = _discriminate(state.discriminator, d_params, d_batch_stats, images, pairs, fused)
-    return sum(_bce(l, 1.0) for l in logits)
+    logits, _, classes = _discriminate(state.discriminator, d_params, d_batch_stats, images,
+                                       pairs, fused, classify)
+    loss = sum(_bce(l, 1.0) for l in logits)
+    aux = {}
+    if config.l1_weight > 0:
+      aux["g_l1"] = jnp.abs(outputs["fake"] - real).mean()
+      loss = loss + config.l1_weight * aux["g_l1"]
+    if classify:
+      aux["g_class"] = _class_ce(classes[0], labels)
+      aux["fake_class_acc"] = (classes[0].argmax(-1) == labels).mean()
+      loss = loss + class_weight * aux["g_class"]
+    return loss, aux
 
-  g_adversarial, output_grads = jax.value_and_grad(g_adversarial_loss)(g_outputs)
+  (g_loss, g_aux_metrics), output_grads = jax.value_and_grad(
+      g_adversarial_loss, has_aux=True)(g_outputs)
   output_grads["kl"] = jnp.asarray(config.augmentation_kl_weight, jnp.float32)
   (g_grads,) = g_vjp(output_grads)
   g_updates, g_opt_state = state.g_tx.update(g_grads, state.g_opt_state, state.g_params)
@@ -251,11 +310,12 @@ def train_step(state: GANState, batch: Batch, base_rng: jax.Array,
       g_ema_params=g_ema_params)
   metrics = {
       "d_loss": d_loss,
-      "g_loss": g_adversarial + config.augmentation_kl_weight * g_outputs["kl"],
+      "g_loss": g_loss + config.augmentation_kl_weight * g_outputs["kl"],
       "d_real": jax.nn.sigmoid(l_real).mean(),
       "d_wrong": jax.nn.sigmoid(l_wrong).mean(),
       "d_fake": jax.nn.sigmoid(l_fake).mean(),
       "kl": g_outputs["kl"],
+      **class_metrics, **g_aux_metrics,
   }
   return new_state, metrics
 
@@ -377,6 +437,11 @@ def check_resumable(saved: Mapping[str, Any], config: ml_collections.ConfigDict,
           f"{current[key]!r}; use a new --workdir or the config that wrote it.")
 
 
+def batch_keys(config: ml_collections.ConfigDict) -> tuple[str, ...]:
+  """The batch entries the train step reads: :data:`BATCH_KEYS`, plus 'label' with a classifier."""
+  return BATCH_KEYS + (("label",) if int(config.d_classes) > 0 else ())
+
+
 def check_batch(batch: Batch, config: ml_collections.ConfigDict) -> None:
   """Shapes of this process's rows of a batch (all of it with one process)."""
   rows = config.batch_size // jax.process_count()
@@ -385,6 +450,8 @@ def check_batch(batch: Batch, config: ml_collections.ConfigDict) -> None:
       "embedding": (rows, config.embedding_dim),
       "wrong_embedding": (rows, config.embedding_dim),
   }
+  if int(config.d_classes) > 0:
+    expected["label"] = (rows,)
   for key, shape in expected.items():
     if key not in batch:
       raise GANDataError(f"the batch has no {key!r}; it needs keys {sorted(expected)}.")
@@ -395,6 +462,13 @@ def check_batch(batch: Batch, config: ml_collections.ConfigDict) -> None:
           f"{config.batch_size} over {jax.process_count()} process(es) and "
           f"config.embedding_dim={config.embedding_dim}; make the data pipeline and the config "
           "agree (embedding_dim is 2 x the word-vector size).")
+  if "label" in expected:
+    labels = np.asarray(batch["label"])
+    if not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0 or (
+        labels.max() >= config.d_classes):
+      raise GANDataError(
+          f"batch['label'] must hold class ids in 0 .. config.d_classes - 1 = "
+          f"{config.d_classes - 1}; got {labels.dtype} values {labels.min()} .. {labels.max()}.")
 
 
 def synthetic_batches(config: ml_collections.ConfigDict, seed: int = 0) -> Iterator[dict]:
@@ -406,6 +480,8 @@ def synthetic_batches(config: ml_collections.ConfigDict, seed: int = 0) -> Itera
         "image": rng.uniform(-1, 1, (b, models.IMAGE_SIZE, models.IMAGE_SIZE, 3)).astype(np.float32),
         "embedding": rng.normal(size=(b, e)).astype(np.float32),
         "wrong_embedding": rng.normal(size=(b, e)).astype(np.float32),
+        **({"label": rng.integers(0, config.d_classes, b).astype(np.int32)}
+           if int(config.d_classes) > 0 else {}),
     }
 
 
@@ -483,7 +559,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       except StopIteration:
         raise GANDataError(f"the batches ran out after {step - start} steps of {num_steps}; "
                            "pass an iterator that repeats (e.g. tf.data .repeat()).") from None
-      batch = {key: batch[key] for key in BATCH_KEYS}
+      batch = {key: batch[key] for key in batch_keys(config)}
       if step == start:
         check_batch(batch, config)
         if sample_embeddings is None:
@@ -528,6 +604,14 @@ def default_batches(config: ml_collections.ConfigDict):
   from v2i_jax.text import captions as captions_lib
   from v2i_jax.text import gan_input as gan_input_lib
   from v2i_jax.text import vectors as vectors_lib
+  keyword_classes = len(data_lib.KEYWORDS) + 1
+  if int(config.d_classes) > 0 and (config.dataset != "emoji"
+                                    or int(config.d_classes) != keyword_classes):
+    raise GANConfigError(
+        f"config.d_classes={config.d_classes} with config.dataset={config.dataset!r}: the "
+        f"classifier head needs the emoji data set's {keyword_classes} classes (its "
+        f"{len(data_lib.KEYWORDS)} keywords + other); set d_classes={keyword_classes} with the "
+        "emoji set, or 0.")
   spec = vectors_lib.parse_source(config.vectors)
   if vectors_lib.source_id(spec) != config.embedding_source:
     raise GANConfigError(
@@ -554,4 +638,12 @@ def default_batches(config: ml_collections.ConfigDict):
                                     process_count=jax.process_count(), repeats=repeats)
   captions = list(config.sample_captions)
   sample_embeddings = captions_lib.embed_captions(captions, vectors_lib.load_vectors(spec))
-  return pipeline.batches, sample_embeddings, captions, pipeline.steps_per_epoch
+  batches = pipeline.batches
+  if int(config.d_classes) > 0:
+    # Keyword images are labelled with their keyword, every other emoji with "other".
+    image_labels = np.minimum(np.asarray(data.class_ids), len(data_lib.KEYWORDS)).astype(np.int32)
+
+    def batches(start_step: int = 0, num_steps: int | None = None):
+      for batch in pipeline.batches(start_step, num_steps):
+        yield {**batch, "label": image_labels[batch["image_index"]]}
+  return batches, sample_embeddings, captions, pipeline.steps_per_epoch
