@@ -14,7 +14,8 @@ one jitted D-then-G step (time reported apart), runs 2 warm-up steps and times `
 the per-launch figure is the median step, the table shows the median over ``--launches``.
 GFLOP/s = XLA cost-analysis FLOPs of the compiled step (summed over devices) / median step time.
 The PyTorch child runs the same step eagerly (channels_last, the same shared-trunk D passes, D's
-parameters frozen during G's backward), with all cores.
+parameters frozen during G's backward), with all cores, mirroring the config's options (D norm,
+joint conv, classifier head, projection term, L1 term, EMA of G).
 
 On a 2-core CPU "2 devices" gives each device one core: it shows the sharding overhead, not a
 speed-up. The machine may be shared: beside each figure is the CPU time other processes used
@@ -181,6 +182,7 @@ def measure_torch(config_name: str) -> dict:
   wrong = torch.from_numpy(rng.normal(size=(b, e)).astype(np.float32))
   ones, zeros = torch.ones(b), torch.zeros(b)
   labels = torch.from_numpy(rng.integers(0, max(config.d_classes, 1), b))
+  ema = ([p.detach().clone() for p in g.parameters()] if config.g_ema_decay > 0 else None)
 
   def step():
     fake = g(torch.randn(b, z_dim), right)
@@ -195,9 +197,14 @@ def measure_torch(config_name: str) -> dict:
     d.requires_grad_(False)
     fake_features = d.trunk(fake)
     g_loss = bce(d.score(fake_features, right), ones) + d.class_loss(fake_features, labels)
+    if config.l1_weight > 0:  # pix2pix's L1 term towards the caption's image.
+      g_loss = g_loss + config.l1_weight * (fake - real).abs().mean()
     g_opt.zero_grad(set_to_none=True)
     g_loss.backward()
     g_opt.step()
+    if ema is not None:  # config.g_ema_decay: the EMA of G's weights, as the JAX step keeps it.
+      with torch.no_grad():
+        torch._foreach_lerp_(ema, list(g.parameters()), 1.0 - config.g_ema_decay)
     d.requires_grad_(True)
     return float(d_loss)
 
