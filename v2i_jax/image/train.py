@@ -180,14 +180,14 @@ def _deinterleave(x: jax.Array, n: int) -> tuple[jax.Array, ...]:
 def _discriminate(discriminator: models.Discriminator, params: Any, batch_stats: Any,
                   images: tuple[jax.Array, ...], pairs: tuple[tuple[int, jax.Array], ...],
                   fused: bool, classify: bool = False
-                  ) -> tuple[tuple[jax.Array, ...], Any, tuple[jax.Array, ...] | None]:
+                  ) -> tuple[tuple[jax.Array, ...], Any, jax.Array | None]:
   """D's logits for each (index into ``images``, embeddings) pair, in training mode, D's new
-  batch stats, and (``classify``) the classifier head's logits for each image batch.
+  batch stats, and (``classify``) the classifier head's logits for ``images[0]`` (the batch
+  whose labels the step knows: the real images in D's loss, the fakes in G's).
 
   Fused: one trunk pass over all image batches (each with its own BN statistics, so the same
   maths as separate calls) and one head pass over all pairs. Unfused: one full D call per pair,
-  as the straightforward code would write it (and one more trunk pass per image batch for the
-  classifier).
+  as the straightforward code would write it (and one more trunk pass for the classifier).
   """
   if not fused:
     logits, stats = [], batch_stats
@@ -199,10 +199,9 @@ def _discriminate(discriminator: models.Discriminator, params: Any, batch_stats:
       stats = updates.get("batch_stats", stats)
     classes = None
     if classify:
-      classes = tuple(discriminator.apply(
-          {"params": params, "batch_stats": stats}, x,
-          method=lambda d, x: d.classify(d.features(x, train=True)), mutable=["batch_stats"])[0]
-                      for x in images)
+      classes, _ = discriminator.apply(
+          {"params": params, "batch_stats": stats}, images[0],
+          method=lambda d, x: d.classify(d.features(x, train=True)), mutable=["batch_stats"])
     return tuple(logits), stats, classes
   features, updates = discriminator.apply(
       {"params": params, "batch_stats": batch_stats}, _interleave(*images), train=True,
@@ -213,8 +212,8 @@ def _discriminate(discriminator: models.Discriminator, params: Any, batch_stats:
       _interleave(*(e for _, e in pairs)), method=models.Discriminator.score)
   classes = None
   if classify:
-    classes = tuple(discriminator.apply({"params": params}, f,
-                                        method=models.Discriminator.classify) for f in features)
+    classes = discriminator.apply({"params": params}, features[0],
+                                  method=models.Discriminator.classify)
   return _deinterleave(logits, len(pairs)), updates.get("batch_stats", batch_stats), classes
 
 
@@ -265,10 +264,10 @@ def train_step(state: GANState, batch: Batch, base_rng: jax.Array,
     loss = _bce(l_real, 1.0) + 0.5 * (_bce(l_wrong, 0.0) + _bce(l_fake, 0.0))
     class_metrics = {}
     if classify:
-      d_class = _class_ce(classes[0], labels)
+      d_class = _class_ce(classes, labels)
       loss = loss + class_weight * d_class
       class_metrics = {"d_class": d_class,
-                       "real_class_acc": (classes[0].argmax(-1) == labels).mean()}
+                       "real_class_acc": (classes.argmax(-1) == labels).mean()}
     return loss, (stats, l_real, l_wrong, l_fake, class_metrics)
 
   (d_loss, (d_batch_stats, l_real, l_wrong, l_fake, class_metrics)), d_grads = jax.value_and_grad(
@@ -289,8 +288,8 @@ def train_step(state: GANState, batch: Batch, base_rng: jax.Array,
       aux["g_l1"] = jnp.abs(outputs["fake"] - real).mean()
       loss = loss + config.l1_weight * aux["g_l1"]
     if classify:
-      aux["g_class"] = _class_ce(classes[0], labels)
-      aux["fake_class_acc"] = (classes[0].argmax(-1) == labels).mean()
+      aux["g_class"] = _class_ce(classes, labels)
+      aux["fake_class_acc"] = (classes.argmax(-1) == labels).mean()
       loss = loss + class_weight * aux["g_class"]
     return loss, aux
 
