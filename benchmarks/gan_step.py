@@ -11,11 +11,16 @@ PERF_NOTES.md (``v2i_jax.image.layers.FAST_CPU_XLA_FLAG``) and, for N > 1 device
 ``--xla_force_host_platform_device_count=N``. A child builds the config's GAN at batch 64 with
 random batches already on the mesh (the step, not the input pipeline, is measured), compiles the
 one jitted D-then-G step (time reported apart), runs 2 warm-up steps and times ``--steps`` steps;
-the per-launch figure is the median step, the table shows the median over ``--launches``.
+the per-launch figure is the median step, the table shows the median over ``--launches``
+("faults": minor page faults per timed step).
 GFLOP/s = XLA cost-analysis FLOPs of the compiled step (summed over devices) / median step time.
 The PyTorch child runs the same step eagerly (channels_last, the same shared-trunk D passes, D's
 parameters frozen during G's backward), with all cores, mirroring the config's options (D norm,
 joint conv, classifier head, projection term, L1 term, EMA of G).
+
+With ``--keep_freed_memory`` (default) every child, JAX or PyTorch, first tunes glibc malloc to
+keep freed memory (``v2i_jax.training.host_memory``, as ``launch.train_gan`` does), so neither
+framework page-faults on its per-step buffers; ``--nokeep_freed_memory`` measures the defaults.
 
 On a 2-core CPU "2 devices" gives each device one core: it shows the sharding overhead, not a
 speed-up. The machine may be shared: beside each figure is the CPU time other processes used
@@ -47,6 +52,10 @@ _LAUNCHES = flags.DEFINE_integer("launches", 3, "Child launches per cell (the me
 _BATCH = flags.DEFINE_integer("batch_size", 64, "Global batch size.")
 _FUSE = flags.DEFINE_bool("fuse_discriminator_passes", True,
                           "JAX: one D trunk pass over real and fake (else three D calls).")
+_KEEP = flags.DEFINE_bool(
+    "keep_freed_memory", True,
+    "Children of both frameworks first call v2i_jax.training.host_memory.keep_freed_memory() "
+    "(glibc keeps freed blocks: no page faults on each step's buffers), as launch.train_gan does.")
 _JSON = flags.DEFINE_string("json", None, "Also write every measurement to this JSON file.")
 _CHILD = flags.DEFINE_string("child", None, "Internal: 'config:variant' to measure here.")
 
@@ -84,15 +93,18 @@ def measure_jax(config_name: str, fast: bool) -> dict:
   flops = float(cost.get("flops", float("nan"))) * mesh.devices.size
   times = []
   for i in range(_STEPS.value + 2):
+    if i == 2:
+      faults = _minor_faults()
     start = time.perf_counter()
     state, metrics = compiled(state, batches[i % 2], rng)
     jax.block_until_ready(metrics)
     times.append(time.perf_counter() - start)
+  faults = (_minor_faults() - faults) / _STEPS.value
   step_s = statistics.median(times[2:])
   assert np.isfinite(float(metrics["d_loss"])), "the benchmarked step produced a NaN loss"
   return {"samples_per_s": config.batch_size / step_s, "step_ms": 1e3 * step_s,
           "gflop_per_step": flops / 1e9, "gflop_per_s": flops / 1e9 / step_s,
-          "compile_s": compile_s, "devices": mesh.devices.size}
+          "compile_s": compile_s, "devices": mesh.devices.size, "faults_per_step": faults}
 
 
 def measure_torch(config_name: str) -> dict:
@@ -209,14 +221,22 @@ def measure_torch(config_name: str) -> dict:
     return float(d_loss)
 
   times = []
-  for _ in range(_STEPS.value + 2):
+  for i in range(_STEPS.value + 2):
+    if i == 2:
+      faults = _minor_faults()
     start = time.perf_counter()
     loss = step()
     times.append(time.perf_counter() - start)
+  faults = (_minor_faults() - faults) / _STEPS.value
   assert np.isfinite(loss), "the PyTorch step produced a NaN loss"
   step_s = statistics.median(times[2:])
   return {"samples_per_s": b / step_s, "step_ms": 1e3 * step_s, "threads": torch.get_num_threads(),
-          "torch": torch.__version__}
+          "torch": torch.__version__, "faults_per_step": faults}
+
+
+def _minor_faults() -> int:
+  """This process's minor page faults so far (first touches of fresh pages)."""
+  return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
 def _busy_cpu_seconds() -> float:
@@ -239,7 +259,7 @@ def _run_child(config_name: str, variant: str, devices: int) -> dict:
   out = subprocess.run(
       [sys.executable, os.path.abspath(__file__), f"--child={config_name}:{variant}",
        f"--steps={_STEPS.value}", f"--batch_size={_BATCH.value}",
-       f"--fuse_discriminator_passes={_FUSE.value}"],
+       f"--fuse_discriminator_passes={_FUSE.value}", f"--keep_freed_memory={_KEEP.value}"],
       env=env, capture_output=True, text=True, check=False)
   wall = time.time() - start
   own_after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -255,6 +275,9 @@ def main(argv):
   del argv
   if _CHILD.value:
     config_name, variant = _CHILD.value.split(":")
+    if _KEEP.value:
+      from v2i_jax.training import host_memory  # pylint: disable=g-import-not-at-top
+      host_memory.keep_freed_memory()
     result = (measure_torch(config_name) if variant == "torch"
               else measure_jax(config_name, fast=variant == "fast"))
     print(json.dumps(result))
@@ -271,7 +294,8 @@ def main(argv):
   cells = [(c, v, int(n)) for c in _CONFIGS.value for v in _VARIANTS.value
            for n in ([1] if v == "torch" else _DEVICES.value)]
   print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()}; batch "
-        f"{_BATCH.value}, {_STEPS.value} timed steps, {_LAUNCHES.value} launches per cell")
+        f"{_BATCH.value}, {_STEPS.value} timed steps, {_LAUNCHES.value} launches per cell, "
+        f"keep_freed_memory={_KEEP.value}")
   runs = {cell: [] for cell in cells}
   for launch in range(_LAUNCHES.value):
     for cell in cells:  # Interleaved so slow phases of the machine hit every cell alike.
@@ -282,7 +306,7 @@ def main(argv):
             "cores)", flush=True)
   header = (f"{'config':9s} {'variant':7s} {'dev':>3s} {'samples/s':>10s} {'min-max':>15s} "
             f"{'step ms':>8s} {'GFLOP/step':>10s} {'GFLOP/s':>8s} {'compile s':>9s} "
-            f"{'others':>6s}")
+            f"{'faults':>7s} {'others':>6s}")
   print("\n" + header)
   summary = {}
   for cell, results in runs.items():
@@ -293,7 +317,7 @@ def main(argv):
     print(f"{cell[0]:9s} {cell[1]:7s} {cell[2]:3d} {statistics.median(rates):10.1f} "
           f"{min(rates):7.1f}-{max(rates):<7.1f} {med('step_ms'):8.1f} "
           f"{med('gflop_per_step'):10.2f} {med('gflop_per_s'):8.1f} {med('compile_s'):9.1f} "
-          f"{med('other_load_cores'):6.2f}")
+          f"{med('faults_per_step'):7.0f} {med('other_load_cores'):6.2f}")
   print()
   for config_name in _CONFIGS.value:
     get = lambda v, n=1: summary.get(f"{config_name}/{v}/{n}", {}).get("median_samples_per_s")

@@ -14,10 +14,14 @@ rerun, or a run after a crash, goes on where it stopped.
 
 import os
 
-# XLA reads its flags when JAX starts its backend: add the fast-CPU conv flag before any JAX work.
+# XLA reads its flags when JAX starts its backend: add the fast-CPU conv flag before any JAX work,
+# and keep freed memory in the process (no page faults on each step's buffers) before its threads
+# start.
 from v2i_jax.image import layers  # Imports jax but does not start the backend.
+from v2i_jax.training import host_memory
 
 os.environ["XLA_FLAGS"] = layers.with_fast_cpu_flag(os.environ.get("XLA_FLAGS", ""))
+host_memory.keep_freed_memory()
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
 import json

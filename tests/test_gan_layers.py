@@ -40,10 +40,11 @@ def _flax_reference(name, features, kernel, x):
   return y[:, 0, 0, :] if name == "head" else y
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
-def test_fast_layer_matches_flax_outputs_and_gradients(name):
+@pytest.mark.parametrize("name,features", [(name, 7) for name in sorted(CASES)] + [
+    ("up", 3)])  # 3 < SUBPIXEL_3X3_BELOW: the RGB layer's one-conv form.
+def test_fast_layer_matches_flax_outputs_and_gradients(name, features):
   layer_cls, _, shape = CASES[name]
-  features = 7
+  assert (features < layers.SUBPIXEL_3X3_BELOW) == (features == 3)
   rng = np.random.default_rng(1)
   x = rng.normal(size=shape).astype(np.float32)
   layer = layer_cls(features, fast=True)
