@@ -14,14 +14,12 @@ rerun, or a run after a crash, goes on where it stopped.
 
 import os
 
-# XLA reads its flags when JAX starts its backend: add the fast-CPU conv flag before any JAX work,
-# and keep freed memory in the process (no page faults on each step's buffers) before its threads
-# start.
+# XLA reads its flags when JAX starts its backend: add the fast-CPU conv flag before any JAX work.
+# (No host_memory.keep_freed_memory() here, unlike launch.train_gan: its one malloc arena slows
+# the keyword training's tf.data threads, 54-62 s -> 71-97 s measured.)
 from v2i_jax.image import layers  # Imports jax but does not start the backend.
-from v2i_jax.training import host_memory
 
 os.environ["XLA_FLAGS"] = layers.with_fast_cpu_flag(os.environ.get("XLA_FLAGS", ""))
-host_memory.keep_freed_memory()
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
 import json

@@ -7,8 +7,11 @@ whole buffer again: measured 23,000 minor faults and ~80 ms of kernel time per g
 the 2-core machine, and memory-bound fusions (copies, transposes) running at ~3 GB/s instead of
 ~15 GB/s (PERF_NOTES.md). :func:`keep_freed_memory` tells glibc to serve every block from its one
 heap and never return freed memory to the system, so the second step reuses the first step's
-pages (0-3,000 faults per step). The cost: the process keeps its peak heap size until it exits
-(a training process does anyway).
+pages (0-3,000 faults per step). The costs: the process keeps its peak heap size until it exits
+(a training process does anyway), and all its threads share one malloc arena, which slows
+allocation-heavy multi-threaded work: the keyword training's tf.data input took 71-97 s instead
+of 54-62 s with it, so only ``launch.train_gan`` (and the GAN step benchmark) call it; GAN
+training itself ran 3.40 vs 3.23 steps/s (gan_quick, 300 steps, same machine, back to back).
 
 Call it before JAX starts its backend (it creates the threads that run the step); it affects the
 calling process only, and is a no-op where the C library has no ``mallopt`` (not glibc).
