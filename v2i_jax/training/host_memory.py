@@ -4,14 +4,16 @@ Each run of a compiled XLA:CPU step allocates its temporary buffer (88 MB for ga
 several hundred MB for gan_paper's) and frees it at the end. glibc's malloc serves blocks that big
 with fresh ``mmap`` pages and gives them back with ``munmap``, so every step page-faults on the
 whole buffer again: measured 23,000 minor faults and ~80 ms of kernel time per gan_quick step on
-the 2-core machine, and memory-bound fusions (copies, transposes) running at ~3 GB/s instead of
-~15 GB/s (PERF_NOTES.md). :func:`keep_freed_memory` tells glibc to serve every block from its one
-heap and never return freed memory to the system, so the second step reuses the first step's
-pages (0-3,000 faults per step). The costs: the process keeps its peak heap size until it exits
-(a training process does anyway), and all its threads share one malloc arena, which slows
-allocation-heavy multi-threaded work: the keyword training's tf.data input took 71-97 s instead
-of 54-62 s with it, so only ``launch.train_gan`` (and the GAN step benchmark) call it; GAN
-training itself ran 3.40 vs 3.23 steps/s (gan_quick, 300 steps, same machine, back to back).
+the 2-core machine, and memory-bound fusions (copies, transposes) running 3-7x slower than on
+reused pages (README, "Speed"). :func:`keep_freed_memory` tells glibc to serve every block from
+its one heap and never return freed memory to the system, so later steps reuse the first steps'
+pages (0 faults per step once the heap has settled, which takes one to a few steps).
+
+The costs: the process keeps its peak heap size until it exits (a training process does anyway),
+and all its threads share one malloc arena, which slows allocation-heavy multi-threaded work:
+the keyword training's tf.data input took 71-97 s instead of 54-62 s with it, so only
+``launch.train_gan`` (and the GAN step benchmark) call it; GAN training itself ran 3.40 vs 3.23
+steps/s with and without it (gan_quick, 300 steps, back to back).
 
 Call it before JAX starts its backend (it creates the threads that run the step); it affects the
 calling process only, and is a no-op where the C library has no ``mallopt`` (not glibc).
