@@ -91,16 +91,14 @@ def measure_jax(config_name: str, fast: bool) -> dict:
   cost = cost[0] if isinstance(cost, (list, tuple)) else cost
   # Sharded programs report one device's FLOPs.
   flops = float(cost.get("flops", float("nan"))) * mesh.devices.size
-  times = []
-  for i in range(_STEPS.value + 2):
-    if i == 2:
-      faults = _minor_faults()
-    start = time.perf_counter()
+  metrics = None
+
+  def step(i):
+    nonlocal state, metrics
     state, metrics = compiled(state, batches[i % 2], rng)
     jax.block_until_ready(metrics)
-    times.append(time.perf_counter() - start)
-  faults = (_minor_faults() - faults) / _STEPS.value
-  step_s = statistics.median(times[2:])
+
+  step_s, faults = _time_steps(step)
   assert np.isfinite(float(metrics["d_loss"])), "the benchmarked step produced a NaN loss"
   return {"samples_per_s": config.batch_size / step_s, "step_ms": 1e3 * step_s,
           "gflop_per_step": flops / 1e9, "gflop_per_s": flops / 1e9 / step_s,
@@ -220,23 +218,25 @@ def measure_torch(config_name: str) -> dict:
     d.requires_grad_(True)
     return float(d_loss)
 
-  times = []
-  for i in range(_STEPS.value + 2):
-    if i == 2:
-      faults = _minor_faults()
-    start = time.perf_counter()
-    loss = step()
-    times.append(time.perf_counter() - start)
-  faults = (_minor_faults() - faults) / _STEPS.value
-  assert np.isfinite(loss), "the PyTorch step produced a NaN loss"
-  step_s = statistics.median(times[2:])
+  losses = []
+  step_s, faults = _time_steps(lambda i: losses.append(step()))
+  assert np.isfinite(losses[-1]), "the PyTorch step produced a NaN loss"
   return {"samples_per_s": b / step_s, "step_ms": 1e3 * step_s, "threads": torch.get_num_threads(),
           "torch": torch.__version__, "faults_per_step": faults}
 
 
-def _minor_faults() -> int:
-  """This process's minor page faults so far (first touches of fresh pages)."""
-  return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+def _time_steps(step) -> tuple[float, float]:
+  """Runs ``step(i)`` for 2 warm-up and ``--steps`` timed steps; returns the median timed step
+  in seconds and this process's minor page faults (first touches of fresh pages) per timed step."""
+  minor_faults = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+  times = []
+  for i in range(_STEPS.value + 2):
+    if i == 2:
+      faults = minor_faults()
+    start = time.perf_counter()
+    step(i)
+    times.append(time.perf_counter() - start)
+  return statistics.median(times[2:]), (minor_faults() - faults) / _STEPS.value
 
 
 def _busy_cpu_seconds() -> float:
