@@ -24,7 +24,7 @@ def measure(config_name: str, steps: int, repeats: int) -> dict:
   config = importlib.import_module(f"configs.{config_name}").get_config()
   mesh = mesh_lib.make_mesh()
   mesh_lib.check_batch_size(config.batch_size, mesh)
-  shape = features.MfccConfig.from_any(config.mfcc).feature_shape
+  shape = features.front_end_from_any(config.mfcc).feature_shape
   state = mesh_lib.replicate(
       train.create_train_state(jax.random.key(0), config, NUM_WORDS, shape), mesh)
   step_fn, traces = train.make_train_step(config, mesh)

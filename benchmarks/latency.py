@@ -60,7 +60,7 @@ def main(argv):
 
   pipe = pipeline_lib.Pipeline.restore(_KWS.value, _GAN.value)
   rec = pipe.recognizer
-  mfcc_fn = features.make_mfcc_fn(rec.mfcc_cfg)
+  mfcc_fn = features.make_feature_fn(rec.mfcc_cfg)
   phrases = {"1 word (1 s)": "cat", "3 words": "happy dog house"}
   rows = {}
   voices = synth.unheard_speakers(_training_data_dir(rec), len(phrases), seed=77)

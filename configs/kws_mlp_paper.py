@@ -28,6 +28,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.cache_dir = "data_cache/mfcc"
   config.words = ()  # Empty: every word folder, sorted.
   config.mfcc = mfcc_presets.paper()
+  # The out-of-distribution yardstick (configs/speech_data_ood.py), scored after training;
+  # "" or a missing folder skips it.
+  config.ood_data_dir = "data_cache/speech_commands_ood"
 
   config.model = ml_collections.ConfigDict()
   config.model.name = "mlp"

@@ -15,6 +15,7 @@ from configs import mfcc_presets
 def get_config() -> ml_collections.ConfigDict:
   config = kws_mlp_paper.get_config()
   config.data_dir = "data_cache/speech_commands_synth_tiny"
+  config.ood_data_dir = ""
   config.mfcc = mfcc_presets.modern()
   config.mfcc.n_mfcc = 13
   config.mfcc.n_mels = 26

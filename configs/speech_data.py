@@ -28,7 +28,8 @@ def get_config() -> ml_collections.ConfigDict:
   # Who speaks: accent x variant pairs are dealt evenly; pitch (espeak 0-99) and rate (words
   # per minute) are uniform per speaker.
   config.accents = synth.ENGLISH_ACCENTS
-  config.exclude_variants = ()
+  # Held out for the out-of-distribution yardstick (configs/speech_data_ood.py).
+  config.exclude_variants = synth.HELD_OUT_VARIANTS
   config.pitch_range = (0, 99)
   config.rate_range = (120, 240)
   config.max_word_seconds = 0.9  # Slower voices speed up to fit; nothing is ever cut.

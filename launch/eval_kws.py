@@ -1,11 +1,17 @@
 """Scores a trained keyword classifier on any Speech Commands-layout folder; prints one JSON line.
 
+  python -m launch.eval_kws --workdir runs/kws_embed
   python -m launch.eval_kws --workdir runs/kws_cnn --data_dir data_cache/speech_commands_synth
   python -m launch.eval_kws --workdir runs/kws_cnn --data_dir my_recordings --split=all
 
-The folder holds ``<word>/<name>.wav`` files; ``--split`` picks the clips its
-validation_list.txt/testing_list.txt (or the speaker hash) assign to that split, or ``all``.
-The line holds accuracy, clip count and per-word accuracy and count.
+Without ``--data_dir``: both yardsticks of the model's config, ``{"in_distribution": ...,
+"out_of_distribution": ...}``: the test split of its training data (held-out speakers of the
+same voices) and every clip of its ``ood_data_dir`` (held-out voice families through simulated
+rooms, microphones, phone lines and noise; configs/speech_data_ood.py).
+
+With ``--data_dir``: that folder, which holds ``<word>/<name>.wav`` files; ``--split`` picks the
+clips its validation_list.txt/testing_list.txt (or the speaker hash) assign to that split, or
+``all``. The line holds accuracy, clip count and per-word accuracy and count.
 """
 
 import json
@@ -20,8 +26,8 @@ from v2i_jax.speech import recognizer
 from v2i_jax.training import checkpoint
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A launch.train_kws workdir.", required=True)
-_DATA_DIR = flags.DEFINE_string("data_dir", None, "A Speech Commands-layout folder.",
-                                required=True)
+_DATA_DIR = flags.DEFINE_string(
+    "data_dir", None, "A Speech Commands-layout folder (default: both of the model's yardsticks).")
 _SPLIT = flags.DEFINE_enum("split", "test", dataset.SPLITS, "Which clips of the folder to score.")
 
 
@@ -29,7 +35,10 @@ def main(argv):
   del argv  # cli.parse_flags refuses positional arguments.
   logging.set_verbosity(logging.WARNING)  # orbax logs every restore at INFO.
   try:
-    result = recognizer.evaluate_folder(_WORKDIR.value, _DATA_DIR.value, _SPLIT.value)
+    if _DATA_DIR.value:
+      result = recognizer.evaluate_folder(_WORKDIR.value, _DATA_DIR.value, _SPLIT.value)
+    else:
+      result = recognizer.evaluate_yardsticks(_WORKDIR.value)
   except (OSError, ValueError, checkpoint.CheckpointError) as e:
     cli.exit_with_error(e)
   print(json.dumps(result))

@@ -48,8 +48,8 @@ def main(argv):
              "resumed_from_step": results["resumed_from_step"],
              "train_seconds_this_run": round(results["train_seconds_this_run"], 1),
              "wall_seconds_this_run": round(results["wall_seconds_this_run"], 1)}
-  for split in ("validation", "test"):
-    if split in results:
+  for split in ("validation", "test", "out_of_distribution"):
+    if results.get(split):
       summary[f"{split}_accuracy"] = round(results[split]["accuracy"], 4)
   if distributed.is_primary():
     print(json.dumps(summary))

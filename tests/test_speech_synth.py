@@ -130,8 +130,9 @@ def test_build_writes_the_speech_commands_layout(built):
     assert listed == sorted(n for n in names if dataset.which_set(
         n, config.validation_percentage, config.testing_percentage) == split)
     assert set(listed) <= set(names)
+  kept = [v for v in synth.available_variants() if v not in config.exclude_variants]
   assert [s["id"] for s in info["speakers"]] == [s.id for s in synth.sample_speakers(
-      config.num_speakers, config.seed)]
+      config.num_speakers, config.seed, variants=kept)]
 
 
 def test_splits_are_speaker_disjoint(built):
@@ -262,3 +263,29 @@ def test_launch_script_builds_and_reports(tmp_path):
                        text=True)
   assert bad.returncode != 0
   assert "error:" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_out_of_distribution_yardstick_speaks_only_held_out_voices(tmp_path):
+  from configs import speech_data_ood
+  train_config, ood_config = speech_data.get_config(), speech_data_ood.get_config()
+  assert set(train_config.exclude_variants) == set(synth.HELD_OUT_VARIANTS)
+  used = set(synth.available_variants()) - set(ood_config.exclude_variants)
+  assert used == set(synth.HELD_OUT_VARIANTS)
+  # A small build: held-out voices only, channel applied, babble written beside the noises.
+  ood_config.words = ("cat", "yes")
+  ood_config.num_speakers = 4
+  ood_config.background_noise_seconds = 3.0
+  ood_config.channel.noise_probability = 1.0
+  out = str(tmp_path / "ood")
+  synth.build_dataset(out, ood_config, progress=False)
+  with open(os.path.join(out, synth.INFO_FILE)) as f:
+    info = json.load(f)
+  assert {s["variant"] for s in info["speakers"]} <= set(synth.HELD_OUT_VARIANTS)
+  assert os.path.exists(os.path.join(out, "_background_noise_", "babble.wav"))
+  clips = [p for p, _ in dataset.list_clips(out, "all")]
+  assert len(clips) == 8
+  for path in clips:
+    x, sr = soundfile.read(path, dtype="float32")
+    assert sr == 16000 and x.shape == (16000,)
+    # The channel's noise fills the whole second: no stretch of digital silence is left.
+    assert np.abs(x[:1600]).max() > 0

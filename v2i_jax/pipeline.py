@@ -160,10 +160,16 @@ def save_summary_figure(path: str, result: Result, *, waveform: np.ndarray | Non
 
 def mfcc_of(recognizer: recognizer_lib.Recognizer, waveform: np.ndarray) -> np.ndarray:
   """The recogniser's MFCCs ``[frames, coefficients]`` of the whole of a 16 kHz waveform (as
-  :func:`v2i_jax.audio.load_audio` returns it), for figures."""
+  :func:`v2i_jax.audio.load_audio` returns it), for figures; the log-mel frames under a
+  speech-embedding front end (its 96-d embeddings are no picture)."""
+  from v2i_jax.speech import embedding
   from v2i_jax.speech import features
+  x = np.asarray(waveform, np.float32)[None]
+  if isinstance(recognizer.mfcc_cfg, embedding.EmbeddingConfig):
+    x = np.pad(x, ((0, 0), (0, max(0, embedding.DFT_SIZE - x.shape[1]))))
+    return np.asarray(embedding.log_mel(x, embedding.load_weights())[0])
   whole = dataclasses.replace(recognizer.mfcc_cfg, clip_samples=int(waveform.size))
-  return np.asarray(features.make_mfcc_fn(whole)(np.asarray(waveform, np.float32)[None])[0])
+  return np.asarray(features.make_mfcc_fn(whole)(x)[0])
 
 
 def segment_dict(s: recognizer_lib.Segment) -> dict[str, Any]:

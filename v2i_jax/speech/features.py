@@ -31,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from v2i_jax import audio
+from v2i_jax.speech import embedding
 
 # Largest |JAX - librosa| allowed on speech-like audio (dB units after the ortho DCT, whose
 # coefficients span ~-900..+300). Float32 round-off in the FFT, mel sum and log gives ~1e-3;
@@ -234,3 +235,27 @@ def normalize(features: np.ndarray | jax.Array, mean: np.ndarray,
   """Per-coefficient standardisation with the training split's statistics (``[..., n_mfcc]``)."""
   return (features - mean) / std
 
+
+
+# A keyword model's clip front end: MFCCs, or the speech embedding (v2i_jax.speech.embedding).
+FrontEndConfig = MfccConfig | embedding.EmbeddingConfig
+
+
+def front_end_from_any(cfg: FrontEndConfig | Mapping[str, Any]) -> FrontEndConfig:
+  """The front end a kws config's ``mfcc`` field (or a checkpoint's meta) describes: the speech
+  embedding when its ``kind`` is ``"speech_embedding"``, MFCCs otherwise."""
+  if isinstance(cfg, (MfccConfig, embedding.EmbeddingConfig)):
+    return cfg
+  values = cfg.to_dict() if hasattr(cfg, "to_dict") else dict(cfg)
+  if values.get("kind") == embedding.KIND:
+    return embedding.EmbeddingConfig.from_any(values)
+  return MfccConfig.from_any(values)
+
+
+def make_feature_fn(cfg: FrontEndConfig | Mapping[str, Any]) -> Callable[[jax.Array], jax.Array]:
+  """A jitted ``[batch, clip_samples] (16 kHz) -> [batch, *cfg.feature_shape]`` for either
+  front end (:func:`make_mfcc_fn` or :func:`v2i_jax.speech.embedding.make_embedding_fn`)."""
+  cfg = front_end_from_any(cfg)
+  if isinstance(cfg, embedding.EmbeddingConfig):
+    return embedding.make_embedding_fn(cfg)
+  return make_mfcc_fn(cfg)

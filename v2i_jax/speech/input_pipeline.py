@@ -60,32 +60,33 @@ class FeatureSet:
   words: tuple[str, ...]
   mean: np.ndarray
   std: np.ndarray
-  mfcc_cfg: features.MfccConfig
+  mfcc_cfg: features.FrontEndConfig
   cache_path: str
 
 
-def cache_key(data_dir: str, mfcc_cfg: features.MfccConfig | Mapping[str, Any],
+def cache_key(data_dir: str, mfcc_cfg: features.FrontEndConfig | Mapping[str, Any],
               words: Sequence[str] | None = None) -> str:
   """Hex digest naming the cache of ``data_dir`` under ``mfcc_cfg`` (see module docstring)."""
-  cfg = features.MfccConfig.from_any(mfcc_cfg)
+  cfg = features.front_end_from_any(mfcc_cfg)
   words = dataset.words_in(data_dir) if words is None else list(words)
   return _cache_key(data_dir, cfg, words, _list_splits(data_dir, words))
 
 
-def load_features(data_dir: str, mfcc_cfg: features.MfccConfig | Mapping[str, Any],
+def load_features(data_dir: str, mfcc_cfg: features.FrontEndConfig | Mapping[str, Any],
                   cache_dir: str, words: Sequence[str] | None = None,
                   batch_size: int = 64) -> FeatureSet:
   """MFCCs of every clip of ``data_dir``, from the cache or computed (and cached) now.
 
   Args:
     data_dir: a Speech Commands-layout folder.
-    mfcc_cfg: an ``MfccConfig`` or a ConfigDict/dict with its fields (``configs/mfcc_presets``).
+    mfcc_cfg: the front end: an ``MfccConfig`` or ``EmbeddingConfig``, or a ConfigDict/dict with
+      its fields (``configs/mfcc_presets``).
     cache_dir: where ``mfcc-<key>.npz`` files live (created if missing).
     words: the label order (default: every word folder, sorted).
     batch_size: clips per call of the JAX feature function while building (on CPU, 32-64 beat
       256, whose intermediates fall out of cache; see benchmarks/mfcc.py).
   """
-  cfg = features.MfccConfig.from_any(mfcc_cfg)
+  cfg = features.front_end_from_any(mfcc_cfg)
   words = dataset.words_in(data_dir) if words is None else list(words)
   clips = _list_splits(data_dir, words)
   if not clips["train"]:
@@ -109,7 +110,7 @@ def load_features(data_dir: str, mfcc_cfg: features.MfccConfig | Mapping[str, An
                     mfcc_cfg=cfg, cache_path=path)
 
 
-def _compute_features(paths: Sequence[str], cfg: features.MfccConfig, mfcc_fn,
+def _compute_features(paths: Sequence[str], cfg: features.FrontEndConfig, mfcc_fn,
                       batch_size: int, desc: str) -> np.ndarray:
   """Raw MFCCs ``[len(paths), frames, n_mfcc]``; every batch is padded to ``batch_size`` so
   ``mfcc_fn`` compiles once."""
@@ -236,7 +237,7 @@ def _list_splits(data_dir: str, words: list[str]) -> dict[str, list[tuple[str, i
   return {name: dataset.list_clips(data_dir, name, words) for name in SPLITS}
 
 
-def _cache_key(data_dir: str, cfg: features.MfccConfig, words: list[str],
+def _cache_key(data_dir: str, cfg: features.FrontEndConfig, words: list[str],
                clips: dict[str, list[tuple[str, int]]]) -> str:
   listing = {}
   for name, entries in clips.items():
@@ -250,15 +251,15 @@ def _cache_key(data_dir: str, cfg: features.MfccConfig, words: list[str],
   return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def _build_cache(path: str, key: str, cfg: features.MfccConfig, words: list[str],
+def _build_cache(path: str, key: str, cfg: features.FrontEndConfig, words: list[str],
                  clips: dict[str, list[tuple[str, int]]], batch_size: int) -> dict[str, np.ndarray]:
-  mfcc_fn = features.make_mfcc_fn(cfg)
+  mfcc_fn = features.make_feature_fn(cfg)
   raw = {}
   for name in SPLITS:
     raw[f"x_{name}"] = _compute_features([p for p, _ in clips[name]], cfg, mfcc_fn, batch_size,
-                                         desc=f"mfcc {name}")
+                                         desc=f"features {name}")
     raw[f"y_{name}"] = np.asarray([label for _, label in clips[name]], np.int32)
-  train = raw["x_train"].reshape(-1, cfg.n_mfcc).astype(np.float64)
+  train = raw["x_train"].reshape(-1, cfg.feature_shape[-1]).astype(np.float64)
   raw["mean"] = train.mean(axis=0).astype(np.float32)
   raw["std"] = np.maximum(train.std(axis=0), MIN_STD).astype(np.float32)
   cache_dir = os.path.dirname(path) or "."

@@ -58,7 +58,7 @@ class Segment:
 class Recognizer:
   """A restored keyword classifier with its feature front end. Build with :meth:`restore`."""
   words: tuple[str, ...]
-  mfcc_cfg: features.MfccConfig
+  mfcc_cfg: features.FrontEndConfig  # MFCCs or the speech embedding
   step: int
   workdir: str
   _variables: dict[str, Any]  # params and batch_stats
@@ -77,7 +77,7 @@ class Recognizer:
               f"the checkpoint in {workdir} lacks {key!r}; it was not written by "
               "launch.train_kws. Pass a keyword-classifier workdir.")
       config = ml_collections.ConfigDict(meta["config"])
-      mfcc_cfg = features.MfccConfig.from_any(meta["mfcc"])
+      mfcc_cfg = features.front_end_from_any(meta["mfcc"])
       words = tuple(meta["words"])
       target = train.abstract_train_state(config, len(words), mfcc_cfg.feature_shape,
                                           jax.sharding.SingleDeviceSharding(jax.devices()[0]))
@@ -87,7 +87,7 @@ class Recognizer:
 
     model = models.build_model(config.model, len(words))
     variables = {"params": state["params"], "batch_stats": state["batch_stats"]}
-    mfcc_fn = features.make_mfcc_fn(mfcc_cfg)
+    mfcc_fn = features.make_feature_fn(mfcc_cfg)
     mean = jnp.asarray(meta["feature_mean"], jnp.float32)
     std = jnp.asarray(meta["feature_std"], jnp.float32)
 
@@ -202,6 +202,22 @@ def speech_spans(x: np.ndarray, sample_rate: int = audio.SAMPLE_RATE) -> list[tu
     out.append((max(start - pad, (previous_end + start) // 2),
                 min(end + pad, (end + next_start) // 2)))
   return out
+
+
+def evaluate_yardsticks(workdir: str) -> dict[str, Any]:
+  """The model of ``workdir`` on its training data's test split (``in_distribution``) and on its
+  config's ``ood_data_dir`` (``out_of_distribution``, every clip; None when not configured)."""
+  ckpt = checkpoint.Checkpointer(os.path.join(workdir, train.CHECKPOINT_DIR), create=False)
+  try:
+    config = ml_collections.ConfigDict(ckpt.restore_meta()["config"])
+  finally:
+    ckpt.close()
+  ood = config.get("ood_data_dir", "")
+  if ood and not os.path.isdir(ood):
+    raise RecognitionError(f"the out-of-distribution yardstick {ood} is not built; run python "
+                           "-m launch.build_speech_data --config configs/speech_data_ood.py")
+  return {"in_distribution": evaluate_folder(workdir, config.data_dir, "test"),
+          "out_of_distribution": evaluate_folder(workdir, ood, "all") if ood else None}
 
 
 def evaluate_folder(workdir: str, data_dir: str, split: str = "test",

@@ -360,10 +360,27 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   assert_compiled_once("eval", eval_traces)
   writer.close()
   ckpt.close()
+  if primary:
+    results["out_of_distribution"] = evaluate_out_of_distribution(config, workdir)
   results["wall_seconds_this_run"] = time.time() - start_time
   if primary:
     _write_reports(workdir, results, data.words)
   return results
+
+
+def evaluate_out_of_distribution(config: ml_collections.ConfigDict,
+                                 workdir: str) -> dict[str, Any] | None:
+  """The trained model of ``workdir`` on the config's ``ood_data_dir`` (every clip), through the
+  same waveform path as users' audio; None (with a note) when that folder is not built."""
+  folder = config.get("ood_data_dir", "")
+  if not folder:
+    return None
+  if not os.path.isdir(folder):
+    logging.warning("no out-of-distribution yardstick at %s; build it with python -m "
+                    "launch.build_speech_data --config configs/speech_data_ood.py", folder)
+    return None
+  from v2i_jax.speech import recognizer  # pylint: disable=g-import-not-at-top (imports train)
+  return recognizer.evaluate_folder(workdir, folder, "all")
 
 
 def _check_same_data(saved: dict[str, Any], current: dict[str, Any], workdir: str) -> None:
