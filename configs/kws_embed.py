@@ -18,8 +18,17 @@ def get_config() -> ml_collections.ConfigDict:
   config = kws_mlp.get_config()
   config.mfcc = ml_collections.ConfigDict(dict(
       kind="speech_embedding", clip_samples=16000, context_samples=4000))
+  config.non_keywords = ("_unknown_", "_silence_")
   config.model.hidden_sizes = (256, 128)
   config.model.dropout_rate = 0.2
   config.schedule.step_size = 1000
   config.augment.time_shift_frames = 1
+  # Copies of the training clips through random channels (v2i_jax.speech.augment), drawn wider
+  # than the out-of-distribution yardstick's: speed, room, microphone, phone line, noise, level.
+  config.augment.channel_copies = 0
+  config.augment.channel = ml_collections.ConfigDict(dict(
+      seed=0, speed_probability=0.5, speed_range=(0.85, 1.15),
+      reverb_probability=0.4, rt60_range=(0.1, 0.9), microphone_probability=0.5,
+      telephone_probability=0.15, noise_probability=0.6, snr_db_range=(0.0, 25.0),
+      peak_dbfs_range=(-40.0, -2.0)))
   return config

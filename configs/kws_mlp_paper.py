@@ -27,6 +27,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.data_dir = "data_cache/speech_commands_synth"
   config.cache_dir = "data_cache/mfcc"
   config.words = ()  # Empty: every word folder, sorted.
+  # Classes for what is no keyword (dataset.UNKNOWN, dataset.SILENCE folders), after the words.
+  config.non_keywords = ()
   config.mfcc = mfcc_presets.paper()
   # The out-of-distribution yardstick (configs/speech_data_ood.py), scored after training;
   # "" or a missing folder skips it.

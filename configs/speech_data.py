@@ -25,6 +25,12 @@ def get_config() -> ml_collections.ConfigDict:
   config.clips_per_word = 1  # Repetitions of each word by each speaker (later ones vary a bit).
   config.seed = 0
 
+  # Non-keyword classes (dataset.UNKNOWN, dataset.SILENCE): other words by the same speakers,
+  # and clips with no speech.
+  config.unknown_words = synth.TRAIN_UNKNOWN_WORDS
+  config.unknown_clips_per_speaker = 3
+  config.silence_clips_per_speaker = 1
+
   # Who speaks: accent x variant pairs are dealt evenly; pitch (espeak 0-99) and rate (words
   # per minute) are uniform per speaker.
   config.accents = synth.ENGLISH_ACCENTS
@@ -41,6 +47,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.noise_probability = 0.8
   config.snr_db_range = (10.0, 40.0)
   config.background_noise_seconds = 30.0
+  # _background_noise_/babble.wav: this many of the build's (training) voices talking at once,
+  # for the channel augmentation of configs/kws_embed.py.
+  config.babble_talkers = 4
 
   # The Speech Commands README's split percentages (hash of the speaker id).
   config.validation_percentage = 10.0

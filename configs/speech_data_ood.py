@@ -31,6 +31,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.rate_range = (100, 260)
   config.offset_jitter_seconds = 0.2
   config.noise_probability = 0.0  # The channel adds the noise.
+  config.babble_talkers = 4  # Of held-out voices (the build's own speakers).
+  config.unknown_words = synth.HELD_OUT_UNKNOWN_WORDS
 
   config.channel = ml_collections.ConfigDict()
   config.channel.reverb_probability = 0.5
@@ -40,5 +42,4 @@ def get_config() -> ml_collections.ConfigDict:
   config.channel.noise_probability = 0.8
   config.channel.snr_db_range = (0.0, 20.0)
   config.channel.peak_dbfs_range = (-35.0, -3.0)
-  config.channel.babble_talkers = 4
   return config

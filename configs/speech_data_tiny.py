@@ -14,6 +14,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.words = ("cat", "marvin", "yes")
   config.num_speakers = 12
   config.background_noise_seconds = 2.0
+  config.babble_talkers = 0
+  config.unknown_clips_per_speaker = 0
+  config.silence_clips_per_speaker = 0
   # With 12 speakers the README's 10%/10% could leave a split empty; 30%/30% fills all three.
   config.validation_percentage = 30.0
   config.testing_percentage = 30.0

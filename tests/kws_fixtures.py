@@ -12,7 +12,8 @@ import numpy as np
 from v2i_jax import audio
 
 WORDS = ("high", "low", "mid")
-TONE_HZ = {"low": 300.0, "mid": 900.0, "high": 2500.0}
+# "other" stands for a word that is no keyword (the _unknown_ folder of non_keyword datasets).
+TONE_HZ = {"low": 300.0, "mid": 900.0, "high": 2500.0, "other": 5500.0}
 TRAIN_SPEAKERS = 12
 HELD_OUT_SPEAKERS = 2  # each for validation and test
 
@@ -25,20 +26,23 @@ def tone_word(word: str, rng: np.random.Generator, seconds: float = 0.4,
   return (rng.uniform(0.2, 0.6) * envelope * np.sin(2 * np.pi * hz * t)).astype(np.float32)
 
 
-def make_tone_dataset(root: str, seed: int = 0) -> str:
-  """Writes ``root/<word>/<speaker>_nohash_0.wav`` and the split lists; returns ``root``."""
+def make_tone_dataset(root: str, seed: int = 0, non_keywords: bool = False) -> str:
+  """Writes ``root/<word>/<speaker>_nohash_0.wav`` and the split lists; returns ``root``.
+  With ``non_keywords``, also ``_unknown_/`` ("other" tones) and ``_silence_/`` (noise only)."""
   rng = np.random.default_rng(seed)
   speakers = [f"spk{i:05d}" for i in range(TRAIN_SPEAKERS + 2 * HELD_OUT_SPEAKERS)]
   validation = speakers[TRAIN_SPEAKERS:TRAIN_SPEAKERS + HELD_OUT_SPEAKERS]
   test = speakers[TRAIN_SPEAKERS + HELD_OUT_SPEAKERS:]
   lists = {"validation_list.txt": [], "testing_list.txt": []}
-  for word in WORDS:
+  folders = WORDS + (("_unknown_", "_silence_") if non_keywords else ())
+  for word in folders:
     os.makedirs(os.path.join(root, word), exist_ok=True)
     for speaker in speakers:
       clip = np.zeros(audio.SAMPLE_RATE, np.float32)
-      word_audio = tone_word(word, rng)
-      start = rng.integers(0, audio.SAMPLE_RATE - len(word_audio))
-      clip[start:start + len(word_audio)] = word_audio
+      if word != "_silence_":
+        word_audio = tone_word("other" if word == "_unknown_" else word, rng)
+        start = rng.integers(0, audio.SAMPLE_RATE - len(word_audio))
+        clip[start:start + len(word_audio)] = word_audio
       clip += rng.normal(0, 0.003, clip.shape).astype(np.float32)
       name = f"{word}/{speaker}_nohash_0.wav"
       audio.write_wav(os.path.join(root, name), clip)

@@ -107,3 +107,48 @@ def test_eval_launch_prints_one_json_line(trained):
        f"--data_dir={data_dir}/nope"], cwd=REPO, capture_output=True, text=True, timeout=300)
   assert missing.returncode != 0 and "Traceback" not in missing.stderr
   assert "error:" in missing.stderr and "no such folder" in missing.stderr
+
+
+@pytest.fixture(scope="module")
+def trained_with_non_keywords(tmp_path_factory):
+  from v2i_jax.speech import train
+  root = tmp_path_factory.mktemp("kws_non_keywords")
+  data_dir = kws_fixtures.make_tone_dataset(str(root / "tones"), non_keywords=True)
+  config = kws_fixtures.tiny_config(data_dir, str(root / "cache"),
+                                    non_keywords=("_unknown_", "_silence_"))
+  workdir = str(root / "run")
+  train.train_and_evaluate(config, workdir)
+  return data_dir, workdir
+
+
+def test_non_keyword_classes_exist_and_transcription_drops_them(trained_with_non_keywords):
+  data_dir, workdir = trained_with_non_keywords
+  recognizer = recognizer_lib.Recognizer.restore(workdir)
+  assert recognizer.words == kws_fixtures.WORDS + ("_unknown_", "_silence_")
+  assert recognizer.keywords == kws_fixtures.WORDS
+  pause = np.zeros(int(0.4 * audio.SAMPLE_RATE), np.float32)
+  # The training clips' noise floor, as a real recording has one.
+  floor = lambda x: x + np.random.default_rng(24).normal(0, 0.003, x.shape).astype(np.float32)
+  # "high", another word, "low": the other word is heard as _unknown_ and dropped.
+  x = floor(np.concatenate([pause, _word("high", 20), pause, _word("other", 21), pause,
+                            _word("low", 22), pause]))
+  segments = recognizer.transcribe_segments(x)
+  assert [s.word for s in segments] == ["high", "low"]
+  with pytest.raises(recognizer_lib.RecognitionError, match="no keyword in them"):
+    recognizer.transcribe(floor(np.concatenate([pause, _word("other", 23), pause])))
+  report = recognizer_lib.evaluate_folder(workdir, data_dir, "all", batch_size=8)
+  assert set(report["per_word"]) == set(kws_fixtures.WORDS)
+  assert report["count"] == 3 * 16
+  assert set(report["non_keywords"]) == {"_unknown_", "_silence_"}
+  assert report["non_keywords"]["_unknown_"]["count"] == 16
+  assert report["non_keywords"]["_unknown_"]["false_accept_rate"] <= 0.25
+  assert 0.0 <= report["keyword_rejection_rate"] <= 0.25
+
+
+def test_model_without_non_keyword_classes_counts_their_clips_as_false_accepts(
+    trained, trained_with_non_keywords):
+  data_dir, _ = trained_with_non_keywords
+  report = recognizer_lib.evaluate_folder(trained[3], data_dir, "all", batch_size=8)
+  # It must name a keyword for every clip: every non-keyword clip is a false accept.
+  assert report["non_keywords"]["_unknown_"]["false_accept_rate"] == 1.0
+  assert report["keyword_rejection_rate"] == 0.0

@@ -70,7 +70,7 @@ class Pipeline:
     recognizer = None
     if kws_workdir is not None:
       recognizer = recognizer_lib.Recognizer.restore(kws_workdir)
-      unknown = [w for w in recognizer.words if w not in kv.key_to_index]
+      unknown = [w for w in recognizer.keywords if w not in kv.key_to_index]
       if unknown:
         raise PipelineError(
             f"the keyword model in {kws_workdir} hears words that {vectors_lib.describe(spec)} "

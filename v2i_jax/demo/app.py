@@ -196,7 +196,7 @@ def create_app(pipe: pipeline_lib.Pipeline, settings: Settings = Settings()) -> 
     recognizer = pipe.recognizer
     return JSONResponse({
         "speech": recognizer is not None,
-        "words": list(recognizer.words) if recognizer is not None else [],
+        "words": list(recognizer.keywords) if recognizer is not None else [],
         **dataclasses.asdict(settings),
     })
 

@@ -14,6 +14,7 @@ augmentation.
 * :func:`telephone`: G.711 narrow band: 8 kHz resampling and 8-bit mu-law companding.
 * :func:`add_noise`: a noise recording (babble, fans, hum) at an SNR drawn in dB.
 * :func:`gain`: the peak level in dBFS.
+* :func:`speed`: faster or slower speech (tempo and pitch together), kept centred.
 """
 
 from __future__ import annotations
@@ -107,11 +108,27 @@ def gain(x: np.ndarray, rng: np.random.Generator,
   return _fit(x * (10 ** (rng.uniform(*peak_dbfs_range) / 20) / max(_peak(x), 1e-9)), x)
 
 
+def speed(x: np.ndarray, rng: np.random.Generator,
+          factor_range: Sequence[float] = (0.85, 1.15)) -> np.ndarray:
+  """``x`` played ``factor`` times as fast (a factor > 1 is shorter and higher), re-centred in
+  the clip's length."""
+  factor = rng.uniform(*factor_range)
+  y = soxr.resample(x.astype(np.float32), SR * factor, SR)
+  if y.size >= x.size:
+    start = (y.size - x.size) // 2
+    return _fit(y[start:start + x.size], x)
+  left = (x.size - y.size) // 2
+  return _fit(np.pad(y, (left, x.size - y.size - left)), x)
+
+
 def random_channel(x: np.ndarray, rng: np.random.Generator, config,
                    noises: Sequence[np.ndarray]) -> np.ndarray:
-  """Room, microphone, phone line, noise and level, each with its probability in ``config``
-  (``reverb_probability``, ``rt60_range``, ``microphone_probability``,
+  """Speed (training only), room, microphone, phone line, noise and level, each with its
+  probability in ``config`` (``speed_probability`` and ``speed_range`` if present,
+  ``reverb_probability``, ``rt60_range``, ``microphone_probability``,
   ``telephone_probability``, ``noise_probability``, ``snr_db_range``, ``peak_dbfs_range``)."""
+  if rng.uniform() < config.get("speed_probability", 0.0):
+    x = speed(x, rng, config.speed_range)
   if rng.uniform() < config.reverb_probability:
     x = reverb(x, rng, config.rt60_range)
   if rng.uniform() < config.microphone_probability:

@@ -14,6 +14,16 @@ import re
 
 SPLITS = ("train", "validation", "test", "all")
 BACKGROUND_NOISE_DIR = "_background_noise_"
+# Folders of clips that are no keyword (the TensorFlow tutorial's class names): other words
+# spoken by the same kinds of voices, and sounds with no speech in them. They are classes of a
+# model only when its config asks (``config.non_keywords``); words_in() leaves them out.
+UNKNOWN = "_unknown_"
+SILENCE = "_silence_"
+NON_KEYWORDS = (UNKNOWN, SILENCE)
+
+
+def is_keyword(label: str) -> bool:
+  return label not in NON_KEYWORDS
 MAX_NUM_WAVS_PER_CLASS = 2**27 - 1  # ~134M, from the Speech Commands README.
 
 

@@ -65,16 +65,19 @@ class FeatureSet:
 
 
 def cache_key(data_dir: str, mfcc_cfg: features.FrontEndConfig | Mapping[str, Any],
-              words: Sequence[str] | None = None) -> str:
+              words: Sequence[str] | None = None, channel_copies: int = 0,
+              channel: Mapping[str, Any] | None = None) -> str:
   """Hex digest naming the cache of ``data_dir`` under ``mfcc_cfg`` (see module docstring)."""
   cfg = features.front_end_from_any(mfcc_cfg)
   words = dataset.words_in(data_dir) if words is None else list(words)
-  return _cache_key(data_dir, cfg, words, _list_splits(data_dir, words))
+  return _cache_key(data_dir, cfg, words, _list_splits(data_dir, words),
+                    _augmentation(channel_copies, channel))
 
 
 def load_features(data_dir: str, mfcc_cfg: features.FrontEndConfig | Mapping[str, Any],
                   cache_dir: str, words: Sequence[str] | None = None,
-                  batch_size: int = 64) -> FeatureSet:
+                  batch_size: int = 64, channel_copies: int = 0,
+                  channel: Mapping[str, Any] | None = None) -> FeatureSet:
   """MFCCs of every clip of ``data_dir``, from the cache or computed (and cached) now.
 
   Args:
@@ -85,6 +88,10 @@ def load_features(data_dir: str, mfcc_cfg: features.FrontEndConfig | Mapping[str
     words: the label order (default: every word folder, sorted).
     batch_size: clips per call of the JAX feature function while building (on CPU, 32-64 beat
       256, whose intermediates fall out of cache; see benchmarks/mfcc.py).
+    channel_copies: the train split also holds this many copies of every clip, each passed
+      through its own random channel (:func:`v2i_jax.speech.augment.random_channel` with
+      ``channel``, over the folder's ``_background_noise_`` recordings; seeded by the copy and
+      clip index, so a rebuild gives the same features).
   """
   cfg = features.front_end_from_any(mfcc_cfg)
   words = dataset.words_in(data_dir) if words is None else list(words)
@@ -93,12 +100,13 @@ def load_features(data_dir: str, mfcc_cfg: features.FrontEndConfig | Mapping[str
     raise FeatureDataError(
         f"{data_dir}: no training clips for words {words}; check the folder holds "
         "<word>/<speaker>_nohash_<n>.wav files not all listed in validation/testing lists.")
-  key = _cache_key(data_dir, cfg, words, clips)
+  augmentation = _augmentation(channel_copies, channel)
+  key = _cache_key(data_dir, cfg, words, clips, augmentation)
   path = os.path.join(cache_dir, f"mfcc-{key[:20]}.npz")
   if os.path.exists(path):
     raw = _read_cache(path, key)
   else:
-    raw = _build_cache(path, key, cfg, words, clips, batch_size)
+    raw = _build_cache(path, key, cfg, words, clips, batch_size, data_dir, augmentation)
   splits = {}
   for name in SPLITS:
     x = raw[f"x_{name}"]
@@ -111,9 +119,9 @@ def load_features(data_dir: str, mfcc_cfg: features.FrontEndConfig | Mapping[str
 
 
 def _compute_features(paths: Sequence[str], cfg: features.FrontEndConfig, mfcc_fn,
-                      batch_size: int, desc: str) -> np.ndarray:
-  """Raw MFCCs ``[len(paths), frames, n_mfcc]``; every batch is padded to ``batch_size`` so
-  ``mfcc_fn`` compiles once."""
+                      batch_size: int, desc: str, transform=None) -> np.ndarray:
+  """Raw features ``[len(paths), *feature_shape]``; every batch is padded to ``batch_size`` so
+  ``mfcc_fn`` compiles once. ``transform(index, waveform)``, if given, changes each clip first."""
   out = np.zeros((len(paths),) + cfg.feature_shape, np.float32)
   bar = loop.progress(total=len(paths), desc=desc)
   pending = None  # JAX runs asynchronously: read batch k's result after loading batch k + 1.
@@ -123,6 +131,8 @@ def _compute_features(paths: Sequence[str], cfg: features.FrontEndConfig, mfcc_f
     for i, path in enumerate(chunk):
       # A near-silent clip is still an example of its word; only unreadable files are errors.
       waves[i] = audio.fit_length(audio.load_audio(path, allow_silent=True), cfg.clip_samples)
+      if transform is not None:
+        waves[i] = transform(start + i, waves[i])
     if pending is not None:
       _store(out, *pending, bar)
     pending = (start, len(chunk), mfcc_fn(waves))
@@ -237,8 +247,37 @@ def _list_splits(data_dir: str, words: list[str]) -> dict[str, list[tuple[str, i
   return {name: dataset.list_clips(data_dir, name, words) for name in SPLITS}
 
 
+def _augmentation(copies: int, channel: Mapping[str, Any] | None) -> dict[str, Any] | None:
+  if copies < 0:
+    raise FeatureDataError(f"channel_copies must be >= 0, got {copies}.")
+  if not copies:
+    return None
+  if channel is None:
+    raise FeatureDataError("channel_copies > 0 needs a channel config (config.augment.channel).")
+  values = channel.to_dict() if hasattr(channel, "to_dict") else dict(channel)
+  return {"copies": int(copies), "channel": json.loads(json.dumps(values))}
+
+
+def _channel_transform(data_dir: str, augmentation: dict[str, Any], copy: int):
+  import ml_collections  # pylint: disable=g-import-not-at-top
+  from v2i_jax.speech import augment  # pylint: disable=g-import-not-at-top
+  folder = os.path.join(data_dir, dataset.BACKGROUND_NOISE_DIR)
+  noises = [audio.load_audio(os.path.join(folder, name), allow_silent=True, max_seconds=600.0)
+            for name in sorted(os.listdir(folder)) if name.endswith(".wav")] if os.path.isdir(
+                folder) else []
+  channel = ml_collections.ConfigDict(augmentation["channel"])
+  seed = int(channel.get("seed", 0))
+
+  def transform(index, wave):
+    rng = np.random.default_rng([seed, copy, index])
+    return augment.random_channel(wave, rng, channel, [n for n in noises if n.size >= wave.size])
+
+  return transform
+
+
 def _cache_key(data_dir: str, cfg: features.FrontEndConfig, words: list[str],
-               clips: dict[str, list[tuple[str, int]]]) -> str:
+               clips: dict[str, list[tuple[str, int]]],
+               augmentation: dict[str, Any] | None = None) -> str:
   listing = {}
   for name, entries in clips.items():
     rows = []
@@ -246,19 +285,29 @@ def _cache_key(data_dir: str, cfg: features.FrontEndConfig, words: list[str],
       st = os.stat(path)
       rows.append([os.path.relpath(path, data_dir), label, st.st_size, st.st_mtime_ns])
     listing[name] = rows
-  blob = json.dumps({"version": CACHE_VERSION, "mfcc": cfg.to_dict(), "words": words,
-                     "clips": listing}, sort_keys=True)
+  identity = {"version": CACHE_VERSION, "mfcc": cfg.to_dict(), "words": words, "clips": listing}
+  if augmentation:
+    identity["augmentation"] = augmentation
+  blob = json.dumps(identity, sort_keys=True)
   return hashlib.sha256(blob.encode()).hexdigest()
 
 
 def _build_cache(path: str, key: str, cfg: features.FrontEndConfig, words: list[str],
-                 clips: dict[str, list[tuple[str, int]]], batch_size: int) -> dict[str, np.ndarray]:
+                 clips: dict[str, list[tuple[str, int]]], batch_size: int, data_dir: str = "",
+                 augmentation: dict[str, Any] | None = None) -> dict[str, np.ndarray]:
   mfcc_fn = features.make_feature_fn(cfg)
   raw = {}
   for name in SPLITS:
-    raw[f"x_{name}"] = _compute_features([p for p, _ in clips[name]], cfg, mfcc_fn, batch_size,
-                                         desc=f"features {name}")
-    raw[f"y_{name}"] = np.asarray([label for _, label in clips[name]], np.int32)
+    paths = [p for p, _ in clips[name]]
+    labels = np.asarray([label for _, label in clips[name]], np.int32)
+    x = [_compute_features(paths, cfg, mfcc_fn, batch_size, desc=f"features {name}")]
+    if name == "train" and augmentation:
+      for copy in range(1, augmentation["copies"] + 1):
+        x.append(_compute_features(paths, cfg, mfcc_fn, batch_size,
+                                   desc=f"features train, channel copy {copy}",
+                                   transform=_channel_transform(data_dir, augmentation, copy)))
+    raw[f"x_{name}"] = np.concatenate(x) if len(x) > 1 else x[0]
+    raw[f"y_{name}"] = np.tile(labels, len(x))
   train = raw["x_train"].reshape(-1, cfg.feature_shape[-1]).astype(np.float64)
   raw["mean"] = train.mean(axis=0).astype(np.float32)
   raw["std"] = np.maximum(train.std(axis=0), MIN_STD).astype(np.float32)

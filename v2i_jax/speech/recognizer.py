@@ -100,6 +100,11 @@ class Recognizer:
                workdir=os.path.abspath(workdir), _variables=variables,
                _probabilities_fn=probabilities)
 
+  @property
+  def keywords(self) -> tuple[str, ...]:
+    """The words it can hear (its classes less ``_unknown_`` and ``_silence_``)."""
+    return tuple(w for w in self.words if dataset.is_keyword(w))
+
   def probabilities(self, clips: np.ndarray) -> np.ndarray:
     """``[batch, clip_samples]`` 16 kHz clips -> ``[batch, len(words)]`` probabilities.
 
@@ -124,11 +129,13 @@ class Recognizer:
 
   def transcribe_segments(self, waveform: np.ndarray, sample_rate: int = audio.SAMPLE_RATE,
                           min_probability: float = 0.0) -> list[Segment]:
-    """Splits audio at pauses (energy below a threshold), classifies each part.
+    """Splits audio at pauses (energy below a threshold), classifies each part, and keeps the
+    parts heard as keywords: a part the model calls ``_unknown_`` (another word) or
+    ``_silence_`` (a noise) is dropped.
 
     Raises:
-      RecognitionError: no part is loud enough to be a word, or none reaches
-        ``min_probability``.
+      RecognitionError: no part is loud enough to be a word, none is a keyword, or none
+        reaches ``min_probability``.
     """
     x = audio.prepare_waveform(waveform, sample_rate)
     spans = speech_spans(x)
@@ -137,27 +144,44 @@ class Recognizer:
           f"no word found in {x.size / audio.SAMPLE_RATE:.2f} s of audio: its level never "
           "rises clearly above the background (silence or a steady noise); speak louder or "
           "closer to the microphone, or record in a quieter place.")
-    clips = []
-    for start, end in spans:
-      piece = x[start:end]
-      clips.append(audio.fit_length(self._centre_on_energy(piece), self.mfcc_cfg.clip_samples))
+    background = background_of(x, spans)
+    clips = [self._clip_of(x[start:end], background) for start, end in spans]
     probs = self.probabilities(np.stack(clips))
     segments = [Segment(start / audio.SAMPLE_RATE, end / audio.SAMPLE_RATE,
                         self.words[int(p.argmax())], float(p.max()))
                 for (start, end), p in zip(spans, probs)]
-    kept = [s for s in segments if s.probability >= min_probability]
+    heard = [s for s in segments if dataset.is_keyword(s.word)]
+    if not heard:
+      raise RecognitionError(
+          f"found {len(segments)} spoken part(s) but no keyword in them (heard: "
+          + ", ".join("another word" if s.word == dataset.UNKNOWN else "a noise"
+                      for s in segments) +
+          f"); say one of the {len(self.keywords)} keywords: {', '.join(self.keywords)}.")
+    kept = [s for s in heard if s.probability >= min_probability]
     if not kept:
-      found = ", ".join(f"{s.word} ({s.probability:.2f})" for s in segments)
+      found = ", ".join(f"{s.word} ({s.probability:.2f})" for s in heard)
       raise RecognitionError(
           f"found {len(segments)} spoken part(s) but none is a known word with probability >= "
-          f"{min_probability:g} (best guesses: {found}); the model knows {len(self.words)} "
-          f"words: {', '.join(self.words)}.")
+          f"{min_probability:g} (best guesses: {found}); the model knows {len(self.keywords)} "
+          f"words: {', '.join(self.keywords)}.")
     return kept
 
   def transcribe(self, waveform: np.ndarray, sample_rate: int = audio.SAMPLE_RATE,
                  min_probability: float = 0.0) -> list[str]:
     """The words of audio holding several words separated by silence, in order."""
     return [s.word for s in self.transcribe_segments(waveform, sample_rate, min_probability)]
+
+  def _clip_of(self, piece: np.ndarray, background: np.ndarray) -> np.ndarray:
+    """One word's segment as the model's clip: centred on its energy, and where it is shorter,
+    padded with the recording's own background (as the training clips are noisy throughout)
+    instead of digital silence, which no microphone records."""
+    length = self.mfcc_cfg.clip_samples
+    missing = length - piece.size
+    if missing <= 0 or background.size == 0:
+      return audio.fit_length(self._centre_on_energy(piece), length)
+    fill = np.resize(background, missing)  # Tiled when shorter.
+    left = missing // 2
+    return np.concatenate([fill[:left], piece, fill[left:]]).astype(np.float32)
 
   def _centre_on_energy(self, x: np.ndarray) -> np.ndarray:
     """The model's clip length of ``x``, centred on its energy centroid when ``x`` is longer."""
@@ -168,6 +192,16 @@ class Recognizer:
     centre = int(np.sum(np.arange(x.size) * energy) / max(np.sum(energy), 1e-20))
     start = int(np.clip(centre - length // 2, 0, x.size - length))
     return x[start:start + length]
+
+
+def background_of(x: np.ndarray, spans: list[tuple[int, int]]) -> np.ndarray:
+  """The samples of ``x`` outside every word span (the recording's background), or nothing when
+  there are under 50 ms of it."""
+  keep = np.ones(x.size, bool)
+  for start, end in spans:
+    keep[start:end] = False
+  background = x[keep]
+  return background if background.size >= int(0.05 * audio.SAMPLE_RATE) else background[:0]
 
 
 def speech_spans(x: np.ndarray, sample_rate: int = audio.SAMPLE_RATE) -> list[tuple[int, int]]:
@@ -226,14 +260,21 @@ def evaluate_folder(workdir: str, data_dir: str, split: str = "test",
 
   ``split`` picks the files (``train``, ``validation``, ``test`` by the folder's lists or
   speaker hash, or ``all``). Word folders the model does not know are skipped and named.
+  ``accuracy`` is over the keyword clips (the right keyword heard); the clips of ``_unknown_``
+  and ``_silence_`` folders, if any, give each its false-accept rate (heard as some keyword),
+  and ``keyword_rejection_rate`` is the share of keyword clips heard as no keyword.
 
   Returns:
-    ``{'accuracy', 'count', 'per_word': {word: {'accuracy', 'count'}}, 'skipped_words', ...}``.
+    ``{'accuracy', 'count', 'keyword_rejection_rate', 'non_keywords': {name: {'count',
+    'false_accept_rate'}}, 'per_word': {word: {'accuracy', 'count'}}, 'skipped_words', ...}``.
   """
   folder_words = dataset.words_in(data_dir)  # Checks the folder before the slower restore.
   recognizer = Recognizer.restore(workdir)
-  clips = dataset.list_clips(data_dir, split, words=recognizer.words)
-  if not clips:
+  # Non-keyword folders are scored even for a model without those classes: whatever keyword it
+  # hears in them is a false accept.
+  labels = list(recognizer.words) + [w for w in dataset.NON_KEYWORDS if w not in recognizer.words]
+  clips = dataset.list_clips(data_dir, split, words=labels)
+  if not any(dataset.is_keyword(labels[label]) for _, label in clips):
     raise RecognitionError(
         f"{data_dir} has no {split!r} clips of the model's words ({', '.join(recognizer.words)}); "
         "its word folders are " + (", ".join(folder_words) or "none") +
@@ -249,14 +290,25 @@ def evaluate_folder(workdir: str, data_dir: str, split: str = "test",
     probabilities[start:start + len(chunk)] = recognizer.probabilities(padded)[:len(chunk)]
     bar.update(len(chunk))
   bar.close()
-  labels = np.asarray([label for _, label in clips])
-  report = train.classification_report(np.log(np.maximum(probabilities, 1e-30)), labels,
-                                       recognizer.words)
+  label_ids = np.asarray([label for _, label in clips])
+  keyword_rows = np.asarray([dataset.is_keyword(labels[i]) for i in label_ids])
+  report = train.classification_report(np.log(np.maximum(probabilities[keyword_rows], 1e-30)),
+                                       label_ids[keyword_rows], recognizer.words)
+  heard_keyword = np.asarray([dataset.is_keyword(w) for w in recognizer.words])[
+      probabilities.argmax(-1)]
+  non_keywords = {}
+  for name in dataset.NON_KEYWORDS:
+    rows = label_ids == labels.index(name)
+    if rows.any():
+      non_keywords[name] = {"count": int(rows.sum()),
+                            "false_accept_rate": float(heard_keyword[rows].mean())}
   return {
-      "accuracy": report["accuracy"],
+      "accuracy": report["accuracy"],  # Over keyword clips: the right keyword heard.
       "count": report["count"],
+      "keyword_rejection_rate": float(1.0 - heard_keyword[keyword_rows].mean()),
+      "non_keywords": non_keywords,  # Clips of no keyword heard as some keyword.
       "per_word": {w: v for w, v in report["per_word"].items() if v["count"]},
-      "skipped_words": sorted(set(folder_words) - set(recognizer.words)),
+      "skipped_words": sorted(set(folder_words) - set(recognizer.keywords)),
       "split": split,
       "data_dir": os.path.abspath(data_dir),
       "workdir": recognizer.workdir,

@@ -287,6 +287,22 @@ def make_background_noise(seconds: float, seed: int) -> dict[str, np.ndarray]:
   return {name: (0.1 * _unit_rms(x)).astype(np.float32) for name, x in noises.items()}
 
 
+# Other words for the _unknown_ class: TRAIN_UNKNOWN_WORDS in the training data, a disjoint set
+# in the out-of-distribution yardstick, so its false accepts are of words no model heard.
+TRAIN_UNKNOWN_WORDS = (
+    "apple", "water", "chair", "table", "window", "paper", "music", "green", "blue", "red",
+    "hello", "thanks", "please", "sorry", "morning", "evening", "today", "coffee", "phone",
+    "light", "open", "close", "start", "wait", "help", "again", "maybe", "never", "little",
+    "big", "small", "fast", "slow", "good", "bad", "nice", "car", "bus", "book", "pen", "door",
+    "floor", "garden", "river", "mountain", "flower", "cloud", "rain", "snow", "sun", "moon",
+    "ten", "hundred", "a", "the", "and", "very", "what", "where", "is")
+HELD_OUT_UNKNOWN_WORDS = (
+    "banana", "pencil", "kitchen", "basket", "candle", "doctor", "engine", "forest", "guitar",
+    "island", "jacket", "ladder", "magnet", "number", "ocean", "pillow", "rabbit", "silver",
+    "ticket", "umbrella", "village", "winter", "answer", "bottle", "circle", "dinner", "finger",
+    "hammer", "lemon", "monkey", "planet", "rocket", "sugar", "tiger", "button", "carpet",
+    "eleven", "twenty", "listen", "an", "my", "this")
+
 # Sentences for babble noise, none holding a keyword.
 BABBLE_SENTENCES = (
     "the weather should clear by the afternoon",
@@ -364,10 +380,10 @@ def build_dataset(out_dir: str, config, progress: bool = True) -> dict[str, Any]
   for name, x in noises.items():
     _write_pcm16(os.path.join(partial, dataset.BACKGROUND_NOISE_DIR, f"{name}.wav"), x)
   noise_list = [noises[k] for k in sorted(noises)]
-  channel = config.get("channel") if hasattr(config, "get") else None
+  channel = config.get("channel")
   channel_noises = list(noise_list)
-  if channel is not None and channel.babble_talkers:
-    babble = make_babble(config.background_noise_seconds, config.seed, channel.babble_talkers,
+  if config.get("babble_talkers", 0):  # For channels here and augmentation in training.
+    babble = make_babble(config.background_noise_seconds, config.seed, config.babble_talkers,
                          speakers)
     _write_pcm16(os.path.join(partial, dataset.BACKGROUND_NOISE_DIR, "babble.wav"), babble)
     channel_noises.append(babble)
@@ -394,20 +410,70 @@ def build_dataset(out_dir: str, config, progress: bool = True) -> dict[str, Any]
           lists[split_of[speaker.id]].append(name)
         if bar is not None:
           bar.update(1)
+  extra = _write_non_keywords(partial, speakers, noise_list, channel_noises, config, channel,
+                              split_of, lists)
   if bar is not None:
     bar.close()
   for split, file_name in (("validation", "validation_list.txt"), ("test", "testing_list.txt")):
     with open(os.path.join(partial, file_name), "w") as f:
       f.writelines(f"{name}\n" for name in sorted(lists[split]))
 
-  info = _info(identity, words, speakers, split_of, config.clips_per_word, sorted(noises),
+  noise_names = sorted(noises) + (["babble"] if config.get("babble_talkers", 0) else [])
+  info = _info(identity, words, speakers, split_of, config.clips_per_word, noise_names,
                seconds=time.time() - started)
+  info["non_keyword_clips"] = extra
   with open(os.path.join(partial, INFO_FILE), "w") as f:
     json.dump(info, f, indent=1)
   if existing is not None:
     shutil.rmtree(out_dir)  # An older build of ours with another config.
   os.replace(partial, out_dir)
   return _summary(out_dir, info, seconds=time.time() - started, skipped=False)
+
+
+def _write_non_keywords(partial, speakers, noise_list, channel_noises, config, channel,
+                        split_of, lists) -> dict[str, int]:
+  """``_unknown_/`` (``unknown_clips_per_speaker`` words of ``config.unknown_words`` by every
+  speaker) and ``_silence_/`` (``silence_clips_per_speaker`` noise-only clips each: background
+  noise, babble, clicks and breath-like bursts at any level, or near-silence)."""
+  counts = {}
+  for folder, per_speaker in ((dataset.UNKNOWN, config.get("unknown_clips_per_speaker", 0)),
+                              (dataset.SILENCE, config.get("silence_clips_per_speaker", 0))):
+    if not per_speaker:
+      continue
+    os.makedirs(os.path.join(partial, folder))
+    for speaker_index, speaker in enumerate(speakers):
+      for n in range(per_speaker):
+        rng = np.random.default_rng([config.seed, 4 + (folder == dataset.SILENCE),
+                                     speaker_index, n])
+        if folder == dataset.UNKNOWN:
+          word = config.unknown_words[int(rng.integers(len(config.unknown_words)))]
+          clip = _make_clip(word, speaker, rng, noise_list, config)
+        else:
+          clip = _non_speech(rng, channel_noises)
+        if channel is not None:
+          clip = augment.random_channel(clip, rng, channel, channel_noises)
+        name = f"{folder}/{speaker.id}_nohash_{n}.wav"
+        _write_pcm16(os.path.join(partial, name), clip)
+        if split_of[speaker.id] in lists:
+          lists[split_of[speaker.id]].append(name)
+    counts[folder] = len(speakers) * per_speaker
+  return counts
+
+
+def _non_speech(rng: np.random.Generator, noises: list[np.ndarray]) -> np.ndarray:
+  """One second with no word in it: a stretch of a noise recording (babble included) at -60 to
+  -10 dBFS RMS, with a click or a short breath-like burst half of the time."""
+  n = audio.SAMPLE_RATE
+  noise = noises[int(rng.integers(len(noises)))]
+  start = int(rng.integers(0, noise.size - n + 1))
+  clip = _unit_rms(noise[start:start + n].astype(np.float64) + 1e-9) * 10 ** (
+      rng.uniform(-60.0, -10.0) / 20)
+  if rng.uniform() < 0.5:
+    length = int(rng.uniform(0.005, 0.25) * n)
+    at = int(rng.integers(0, n - length))
+    burst = rng.standard_normal(length) * np.hanning(length) * 10 ** (rng.uniform(-30, -3) / 20)
+    clip[at:at + length] += np.convolve(burst, np.ones(int(rng.integers(1, 12))), "same") / 4
+  return np.clip(clip, -1, 1).astype(np.float32)
 
 
 def _repeat_of(speaker: Speaker, repetition: int, rng: np.random.Generator) -> Speaker:
@@ -468,6 +534,10 @@ def _check_config(config) -> None:
   if len(set(words)) != len(words):
     raise SynthError("config.words has duplicates.")
   problems = []
+  if config.get("unknown_clips_per_speaker", 0):
+    unknown = list(config.get("unknown_words", ()))
+    if not unknown or set(unknown) & set(words):
+      problems.append("unknown_words must be non-empty and hold none of config.words")
   if config.clips_per_word < 1:
     problems.append(f"clips_per_word={config.clips_per_word} must be >= 1")
   if not 0.2 <= config.max_word_seconds <= 1.0:

@@ -31,6 +31,7 @@ import numpy as np
 import optax
 from flax.training import train_state
 
+from v2i_jax.speech import dataset
 from v2i_jax.speech import input_pipeline
 from v2i_jax.speech import models
 from v2i_jax.training import checkpoint
@@ -257,8 +258,21 @@ def state_to_save(state: TrainState) -> dict[str, Any]:
 
 
 def load_data(config: ml_collections.ConfigDict) -> input_pipeline.FeatureSet:
-  words = list(config.words) if config.words else None
-  return input_pipeline.load_features(config.data_dir, config.mfcc, config.cache_dir, words=words)
+  """Features of the config's data: its words (default: every word folder), then its
+  ``non_keywords`` classes (``_unknown_``, ``_silence_``) as the last labels."""
+  words = list(config.words) if config.words else dataset.words_in(config.data_dir)
+  non_keywords = list(config.get("non_keywords", ()))
+  missing = [w for w in non_keywords if not os.path.isdir(os.path.join(config.data_dir, w))]
+  if missing:
+    raise input_pipeline.FeatureDataError(
+        f"{config.data_dir} has no {', '.join(missing)} folder for config.non_keywords; rebuild "
+        "it with python -m launch.build_speech_data --config configs/speech_data.py, or set "
+        "--config.non_keywords=''.")
+  words += non_keywords
+  return input_pipeline.load_features(
+      config.data_dir, config.mfcc, config.cache_dir, words=words,
+      channel_copies=config.augment.get("channel_copies", 0),
+      channel=config.augment.get("channel"))
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
