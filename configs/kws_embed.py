@@ -25,7 +25,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.augment.time_shift_frames = 1
   # Copies of the training clips through random channels (v2i_jax.speech.augment), drawn wider
   # than the out-of-distribution yardstick's: speed, room, microphone, phone line, noise, level.
-  config.augment.channel_copies = 0
+  config.augment.channel_copies = 2
   config.augment.channel = ml_collections.ConfigDict(dict(
       seed=0, speed_probability=0.5, speed_range=(0.85, 1.15),
       reverb_probability=0.4, rt60_range=(0.1, 0.9), microphone_probability=0.5,

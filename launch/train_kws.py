@@ -13,6 +13,15 @@ checkpoints/, tensorboard/, metrics.jsonl, results.json, confusion_matrix.png an
 per_word_accuracy.{md,json}.
 """
 
+import os
+
+# XLA reads its flags when JAX starts its backend: the fast-CPU conv flag before any JAX work
+# (the speech embedding front end runs 2.2x faster with it: 201 -> 439 clips/s measured).
+from v2i_jax.image import layers  # Imports jax but does not start the backend.
+
+os.environ["XLA_FLAGS"] = layers.with_fast_cpu_flag(os.environ.get("XLA_FLAGS", ""))
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
 import json
 import sys
 
