@@ -82,7 +82,7 @@ def main(argv):
       stages = {
           "decode": _median_ms(lambda: audio.load_audio(path), r, w),
           "segment": _median_ms(lambda: recognizer_lib.speech_spans(x), r, w),
-          "mfcc": _median_ms(lambda: mfcc_fn(padded).block_until_ready(), r, w),
+          "features": _median_ms(lambda: mfcc_fn(padded).block_until_ready(), r, w),
           "classify": _median_ms(lambda: rec.probabilities(clips), r, w),
           "embed": _median_ms(lambda: captions.embed_caption(result.caption, pipe.vectors), r, w),
           "generate": _median_ms(
@@ -96,7 +96,7 @@ def main(argv):
   load = os.getloadavg()[0]
   print(f"latency in ms (median of {_REPEATS.value}), {_NUM.value} image(s), load average "
         f"{load:.1f}")
-  keys = ["decode", "segment", "mfcc", "classify", "embed", "generate", "total"]
+  keys = ["decode", "segment", "features", "classify", "embed", "generate", "total"]
   print("| input | heard | " + " | ".join(keys) + " |")
   print("|---|---|" + "---|" * len(keys))
   for name, row in rows.items():
