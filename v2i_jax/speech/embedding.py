@@ -65,6 +65,20 @@ _LAYERS = (("pair", 24), ("pool", (2, 2)), ("pair", 48), ("pair", 48), ("pool", 
            ("pool", (1, 2)), ("pair", 96), ("pair", 96), ("pool", (2, 2)))
 
 
+def config_from_any(cls, cfg, what: str):
+  """A front-end config dataclass ``cls`` from itself, a dict or an ml_collections ConfigDict
+  (``config.mfcc`` of a kws config, a checkpoint's meta); an unknown field is named. Shared by
+  this module's :class:`EmbeddingConfig` and ``features.MfccConfig``."""
+  if isinstance(cfg, cls):
+    return cfg
+  values = cfg.to_dict() if hasattr(cfg, "to_dict") else dict(cfg)
+  known = {f.name for f in dataclasses.fields(cls)}
+  unknown = sorted(set(values) - known)
+  if unknown:
+    raise ValueError(f"unknown {what} config fields {unknown}; known fields: {sorted(known)}.")
+  return cls(**values)
+
+
 class EmbeddingError(ValueError):
   """The embedding's weights cannot be had; the message says how to get them."""
 
@@ -96,15 +110,7 @@ class EmbeddingConfig:
 
   @classmethod
   def from_any(cls, cfg: "EmbeddingConfig | Mapping[str, Any]") -> "EmbeddingConfig":
-    if isinstance(cfg, cls):
-      return cfg
-    values = cfg.to_dict() if hasattr(cfg, "to_dict") else dict(cfg)
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-      raise ValueError(f"unknown speech-embedding config fields {unknown}; known fields: "
-                       f"{sorted(known)}.")
-    return cls(**values)
+    return config_from_any(cls, cfg, "speech-embedding")
 
   def to_dict(self) -> dict[str, Any]:
     return dataclasses.asdict(self)

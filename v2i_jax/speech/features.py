@@ -79,14 +79,7 @@ class MfccConfig:
   @classmethod
   def from_any(cls, cfg: "MfccConfig | Mapping[str, Any]") -> "MfccConfig":
     """Accepts an MfccConfig, a dict or an ml_collections ConfigDict (e.g. ``config.mfcc``)."""
-    if isinstance(cfg, cls):
-      return cfg
-    values = cfg.to_dict() if hasattr(cfg, "to_dict") else dict(cfg)
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-      raise ValueError(f"unknown MFCC config fields {unknown}; known fields: {sorted(known)}.")
-    return cls(**values)
+    return embedding.config_from_any(cls, cfg, "MFCC")
 
   def to_dict(self) -> dict[str, Any]:
     return dataclasses.asdict(self)
