@@ -189,3 +189,28 @@ def _row_ids(batch_features, x):
   flat = x.reshape(len(x), -1)
   return np.array([int(np.argmin(np.abs(flat - row.reshape(1, -1)).sum(axis=1)))
                    for row in batch_features])
+
+
+def test_channel_copies_add_seeded_augmented_train_clips(data_dir, feature_set, tmp_path):
+  import ml_collections
+  channel = ml_collections.ConfigDict(dict(
+      seed=0, speed_probability=1.0, speed_range=(0.9, 1.1), reverb_probability=1.0,
+      rt60_range=(0.3, 0.3), microphone_probability=1.0, telephone_probability=0.0,
+      noise_probability=0.0, snr_db_range=(10.0, 10.0), peak_dbfs_range=(-20.0, -6.0)))
+  build = lambda cache: input_pipeline.load_features(
+      data_dir, CFG, str(tmp_path / cache), batch_size=16, channel_copies=2, channel=channel)
+  augmented = build("a")
+  x, y = augmented.splits["train"]
+  x0, y0 = feature_set.splits["train"]
+  assert x.shape == (3 * len(x0),) + x0.shape[1:]
+  np.testing.assert_array_equal(y, np.tile(y0, 3))
+  # Validation and test stay as recorded; the copies differ from the clips and from each other.
+  assert len(augmented.splits["test"][0]) == len(feature_set.splits["test"][0])
+  raw = x * augmented.std + augmented.mean
+  n = len(x0)
+  assert not np.allclose(raw[:n], raw[n:2 * n], atol=1e-2)
+  assert not np.allclose(raw[n:2 * n], raw[2 * n:], atol=1e-2)
+  # Same seed, another cache folder: the same features, so a rebuild changes nothing.
+  np.testing.assert_array_equal(build("b").splits["train"][0], x)
+  with pytest.raises(input_pipeline.FeatureDataError, match="needs a channel config"):
+    input_pipeline.load_features(data_dir, CFG, str(tmp_path / "c"), channel_copies=1)

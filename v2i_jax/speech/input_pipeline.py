@@ -258,13 +258,17 @@ def _augmentation(copies: int, channel: Mapping[str, Any] | None) -> dict[str, A
   return {"copies": int(copies), "channel": json.loads(json.dumps(values))}
 
 
-def _channel_transform(data_dir: str, augmentation: dict[str, Any], copy: int):
+def _background_noises(data_dir: str) -> list[np.ndarray]:
+  folder = os.path.join(data_dir, dataset.BACKGROUND_NOISE_DIR)
+  if not os.path.isdir(folder):
+    return []
+  return [audio.load_audio(os.path.join(folder, name), allow_silent=True, max_seconds=600.0)
+          for name in sorted(os.listdir(folder)) if name.endswith(".wav")]
+
+
+def _channel_transform(noises: list[np.ndarray], augmentation: dict[str, Any], copy: int):
   import ml_collections  # pylint: disable=g-import-not-at-top
   from v2i_jax.speech import augment  # pylint: disable=g-import-not-at-top
-  folder = os.path.join(data_dir, dataset.BACKGROUND_NOISE_DIR)
-  noises = [audio.load_audio(os.path.join(folder, name), allow_silent=True, max_seconds=600.0)
-            for name in sorted(os.listdir(folder)) if name.endswith(".wav")] if os.path.isdir(
-                folder) else []
   channel = ml_collections.ConfigDict(augmentation["channel"])
   seed = int(channel.get("seed", 0))
 
@@ -302,10 +306,11 @@ def _build_cache(path: str, key: str, cfg: features.FrontEndConfig, words: list[
     labels = np.asarray([label for _, label in clips[name]], np.int32)
     x = [_compute_features(paths, cfg, mfcc_fn, batch_size, desc=f"features {name}")]
     if name == "train" and augmentation:
+      noises = _background_noises(data_dir)
       for copy in range(1, augmentation["copies"] + 1):
         x.append(_compute_features(paths, cfg, mfcc_fn, batch_size,
                                    desc=f"features train, channel copy {copy}",
-                                   transform=_channel_transform(data_dir, augmentation, copy)))
+                                   transform=_channel_transform(noises, augmentation, copy)))
     raw[f"x_{name}"] = np.concatenate(x) if len(x) > 1 else x[0]
     raw[f"y_{name}"] = np.tile(labels, len(x))
   train = raw["x_train"].reshape(-1, cfg.feature_shape[-1]).astype(np.float64)
