@@ -140,8 +140,9 @@ def save_summary_figure(path: str, result: Result, *, waveform: np.ndarray | Non
       ax = fig.add_subplot(grid[1, :])
       ax.imshow(mfcc.T, aspect="auto", origin="lower", cmap="magma",
                 extent=(0, waveform.size / 16000, -0.5, mfcc.shape[1] - 0.5))
-      ax.set(xlabel="seconds", ylabel="MFCC")
-      ax.set_title("MFCC features", fontsize=10)
+      ax.set(xlabel="seconds", ylabel="coefficient / band")
+      ax.set_title("the keyword model's spectral features (MFCCs, or log-mel bands under the "
+                   "speech embedding)", fontsize=10)
   first = 2 if has_audio else 0
   for i in range(rows * cols):
     ax = fig.add_subplot(grid[first + i // cols, i % cols])
