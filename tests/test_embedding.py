@@ -105,3 +105,5 @@ def test_reader_refuses_other_files_and_bad_configs(tmp_path):
     embedding.EmbeddingConfig(clip_samples=8000, context_samples=0)
   with pytest.raises(ValueError, match="unknown speech-embedding config fields"):
     features.front_end_from_any({"kind": "speech_embedding", "contxt_samples": 10})
+  with pytest.raises(ValueError, match="unknown front end kind 'speech_embeding'"):
+    features.front_end_from_any({"kind": "speech_embeding"})

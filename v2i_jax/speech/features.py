@@ -242,6 +242,9 @@ def front_end_from_any(cfg: FrontEndConfig | Mapping[str, Any]) -> FrontEndConfi
   values = cfg.to_dict() if hasattr(cfg, "to_dict") else dict(cfg)
   if values.get("kind") == embedding.KIND:
     return embedding.EmbeddingConfig.from_any(values)
+  if "kind" in values:
+    raise ValueError(f"unknown front end kind {values['kind']!r}; use kind="
+                     f"{embedding.KIND!r} for the speech embedding, or no kind for MFCCs.")
   return MfccConfig.from_any(values)
 
 
