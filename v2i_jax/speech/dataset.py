@@ -14,6 +14,7 @@ import re
 
 SPLITS = ("train", "validation", "test", "all")
 BACKGROUND_NOISE_DIR = "_background_noise_"
+MAX_NUM_WAVS_PER_CLASS = 2**27 - 1  # ~134M, from the Speech Commands README.
 # Folders of clips that are no keyword (the TensorFlow tutorial's class names): other words
 # spoken by the same kinds of voices, and sounds with no speech in them. They are classes of a
 # model only when its config asks (``config.non_keywords``); words_in() leaves them out.
@@ -24,7 +25,6 @@ NON_KEYWORDS = (UNKNOWN, SILENCE)
 
 def is_keyword(label: str) -> bool:
   return label not in NON_KEYWORDS
-MAX_NUM_WAVS_PER_CLASS = 2**27 - 1  # ~134M, from the Speech Commands README.
 
 
 def speaker_of(filename: str) -> str:

@@ -379,7 +379,8 @@ def build_dataset(out_dir: str, config, progress: bool = True) -> dict[str, Any]
   noises = make_background_noise(config.background_noise_seconds, config.seed)
   for name, x in noises.items():
     _write_pcm16(os.path.join(partial, dataset.BACKGROUND_NOISE_DIR, f"{name}.wav"), x)
-  noise_list = [noises[k] for k in sorted(noises)]
+  noise_names = sorted(noises)
+  noise_list = [noises[k] for k in noise_names]
   channel = config.get("channel")
   channel_noises = list(noise_list)
   if config.get("babble_talkers", 0):  # For channels here and augmentation in training.
@@ -387,6 +388,7 @@ def build_dataset(out_dir: str, config, progress: bool = True) -> dict[str, Any]
                          speakers)
     _write_pcm16(os.path.join(partial, dataset.BACKGROUND_NOISE_DIR, "babble.wav"), babble)
     channel_noises.append(babble)
+    noise_names.append("babble")
 
   total = len(speakers) * len(words) * config.clips_per_word
   bar = None
@@ -418,7 +420,6 @@ def build_dataset(out_dir: str, config, progress: bool = True) -> dict[str, Any]
     with open(os.path.join(partial, file_name), "w") as f:
       f.writelines(f"{name}\n" for name in sorted(lists[split]))
 
-  noise_names = sorted(noises) + (["babble"] if config.get("babble_talkers", 0) else [])
   info = _info(identity, words, speakers, split_of, config.clips_per_word, noise_names,
                seconds=time.time() - started)
   info["non_keyword_clips"] = extra
