@@ -250,8 +250,11 @@ def evaluate_yardsticks(workdir: str) -> dict[str, Any]:
   if ood and not os.path.isdir(ood):
     raise RecognitionError(f"the out-of-distribution yardstick {ood} is not built; run python "
                            "-m launch.build_speech_data --config configs/speech_data_ood.py")
-  return {"in_distribution": evaluate_folder(workdir, config.data_dir, "test"),
-          "out_of_distribution": evaluate_folder(workdir, ood, "all") if ood else None}
+  for folder in (config.data_dir,) + ((ood,) if ood else ()):
+    dataset.words_in(folder)  # Checks the folders before the slower restore.
+  recognizer = Recognizer.restore(workdir)
+  return {"in_distribution": score_folder(recognizer, config.data_dir, "test"),
+          "out_of_distribution": score_folder(recognizer, ood, "all") if ood else None}
 
 
 def evaluate_folder(workdir: str, data_dir: str, split: str = "test",
@@ -268,8 +271,14 @@ def evaluate_folder(workdir: str, data_dir: str, split: str = "test",
     ``{'accuracy', 'count', 'keyword_rejection_rate', 'non_keywords': {name: {'count',
     'false_accept_rate'}}, 'per_word': {word: {'accuracy', 'count'}}, 'skipped_words', ...}``.
   """
-  folder_words = dataset.words_in(data_dir)  # Checks the folder before the slower restore.
-  recognizer = Recognizer.restore(workdir)
+  dataset.words_in(data_dir)  # Checks the folder before the slower restore.
+  return score_folder(Recognizer.restore(workdir), data_dir, split, batch_size)
+
+
+def score_folder(recognizer: Recognizer, data_dir: str, split: str = "test",
+                 batch_size: int = EVAL_BATCH_SIZE) -> dict[str, Any]:
+  """:func:`evaluate_folder` with a restored recogniser (one restore for several folders)."""
+  folder_words = dataset.words_in(data_dir)
   # Non-keyword folders are scored even for a model without those classes: whatever keyword it
   # hears in them is a false accept.
   labels = list(recognizer.words) + [w for w in dataset.NON_KEYWORDS if w not in recognizer.words]
