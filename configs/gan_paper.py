@@ -52,6 +52,13 @@ def get_config() -> ml_collections.ConfigDict:
   config.d_projection = False
   # > 0: pix2pix's L1 term in G's loss, l1_weight * mean |G(z, caption) - the caption's image|.
   config.l1_weight = 0.0
+  # "bce" (the paper's, from logits) or "hinge" (Miyato et al.; Lim & Ye), for D and G alike.
+  config.loss = "bce"
+  # DiffAugment (Zhao et al. 2020) of every image D sees, e.g. ("color", "translation",
+  # "cutout"); () = off (the paper). v2i_jax.image.augment.
+  config.diff_augment = ()
+  # > 0: MSGAN's mode-seeking term in G's loss (a second z for a quarter of the batch).
+  config.mode_seeking_weight = 0.0
   config.gan_int = False  # Reed et al.'s GAN-INT: G also learns on interpolated captions.
   config.gan_int_beta = 0.5
   # Exact stride-1 forms of the 4x4 stride-2 layers (v2i_jax.image.layers); same parameters and

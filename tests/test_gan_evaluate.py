@@ -159,6 +159,34 @@ def test_evaluate_generator_scores_a_generator_that_copies_real_images(tiny_judg
       0, 256, (len(captions) * n, 64, 64, 3), dtype=np.uint8)
   noisy = evaluate.evaluate_generator(noise, judge, data, num_per_caption=4, keywords=present)
   assert noisy["feature_fid"] > result["feature_fid"]
+  # Copies sit on real images; noise is far from them and varied; one picture per keyword has
+  # no diversity at all.
+  assert result["memorisation_ratio"] == pytest.approx(0.0, abs=1e-6)
+  assert result["near_copy_rate"] == 1.0
+  assert noisy["memorisation_ratio"] > 1.0 and noisy["diversity"] > 0
+  one = lambda captions, n, seed: np.repeat(copy_real(captions, 1, seed), n, axis=0)
+  collapsed = evaluate.evaluate_generator(one, judge, data, num_per_caption=4, keywords=present)
+  assert collapsed["diversity"] == pytest.approx(0.0, abs=1e-6)
+  assert collapsed["pixel_spread"] == 0.0 < collapsed["real_pixel_spread"]
+  multi = [k for k, v in collapsed["per_keyword"].items() if v.get("num_real", 0) >= 2]
+  assert multi and all(collapsed["per_keyword"][k]["nearest_real_coverage"] < 1.0 for k in multi)
+  assert 0.0 <= collapsed["judged_other"] <= 1.0
+  assert collapsed["conditional_accuracy"] <= collapsed["argmax_accuracy"]
+  table = evaluate.per_keyword_table(collapsed)
+  assert table.count("\n") == 2 + len(present) and "| keyword | accuracy |" in table
+
+
+def test_the_threshold_turns_unsure_keyword_verdicts_into_other(tiny_judge):
+  _, (judge, _, info) = tiny_judge
+  assert 0.0 < info["threshold"] == judge.threshold < 1.0
+  # The threshold keeps accept_rate (0.95) of the renders the judge names right.
+  assert info["calibration_accepted"] == pytest.approx(0.95 * info["calibration_accuracy"],
+                                                       abs=0.03)
+  logits = np.array([[2.0, 1.9] + [0.0] * 34, [9.0, 0.0] + [0.0] * 34, [0.0] * 35 + [5.0]])
+  np.testing.assert_array_equal(evaluate.strict_predictions(logits, 0.5),
+                                [evaluate.OTHER, 0, evaluate.OTHER])
+  np.testing.assert_array_equal(evaluate.strict_predictions(logits, 0.0),
+                                [0, 0, evaluate.OTHER])
 
 
 def test_evaluate_generator_rejects_bad_generators_and_captions(tiny_judge):

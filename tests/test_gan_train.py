@@ -220,3 +220,35 @@ def test_classifier_head_and_l1_term(compilation_cache_dir):
   config.d_classes = 36
   with pytest.raises(train.GANConfigError, match="needs the emoji data set's 36 classes"):
     train.default_batches(config)
+
+
+def test_hinge_loss_diff_augment_and_mode_seeking_step(compilation_cache_dir):
+  """The recipe options train on the 2-device mesh: finite losses, the mode-seeking metric, the
+  same result for the same seed, and config typos named."""
+  del compilation_cache_dir
+  config = gan_tiny.get_config()
+  config.loss = "hinge"
+  config.diff_augment = ("color", "translation", "cutout")
+  config.mode_seeking_weight = 1.0
+  mesh = mesh_lib.make_mesh()
+  batch = mesh_lib.shard_batch(next(train.synthetic_batches(config)), mesh)
+  rng = mesh_lib.replicate(jax.random.PRNGKey(1), mesh)
+  step = train.CompiledStep(config, mesh)
+  runs = []
+  for _ in range(2):
+    state = mesh_lib.replicate(train.create_train_state(jax.random.PRNGKey(0), config), mesh)
+    for _ in range(3):
+      state, metrics = step(state, batch, rng)
+    runs.append(jax.device_get(metrics))
+  assert step.traces == 1
+  assert "g_mode_seeking" in runs[0] and float(runs[0]["g_mode_seeking"]) > 0
+  assert all(np.isfinite(float(v)) for v in runs[0].values())
+  for key in runs[0]:
+    np.testing.assert_allclose(runs[0][key], runs[1][key], rtol=1e-5)
+  for field, value, message in (("loss", "wgan", "use one of"),
+                                ("diff_augment", ("flip",), "unknown DiffAugment parts"),
+                                ("mode_seeking_weight", -1.0, "use 0")):
+    bad = gan_tiny.get_config()
+    bad[field] = value
+    with pytest.raises(train.GANConfigError, match=message):
+      train.check_config(bad)

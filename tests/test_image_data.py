@@ -9,6 +9,7 @@ from PIL import Image
 
 from configs import image_data_tiny
 from v2i_jax.image import data
+from v2i_jax.image import real_data
 
 
 @pytest.fixture(scope="module")
@@ -222,7 +223,7 @@ def test_flickr30k_errors_say_what_layout_is_expected(tmp_path):
   _flickr_folder(tmp_path / "nocaps", "captions.txt")
   os.remove(tmp_path / "nocaps" / "captions.txt")
   with pytest.raises(data.CaptionDataError, match="no captions file"):
-    data.read_flickr30k(str(tmp_path / "nocaps"))
+    real_data.read_flickr30k(str(tmp_path / "nocaps"))
   with pytest.raises(data.CaptionDataError, match="(?s)not a caption data set folder.*text_c10"):
     data.load_caption_dataset(str(tmp_path / "empty" / ".."))
   with pytest.raises(data.CaptionDataError, match="no such folder"):
@@ -263,14 +264,14 @@ def test_cub_reader_with_official_split(tmp_path):
 
 def test_cub_errors(tmp_path):
   rows = _cub_folder(tmp_path, with_split_files=False)
-  every = data.read_cub(str(tmp_path), "all")
+  every = real_data.read_cub(str(tmp_path), "all")
   assert len(every) == len(rows)
   os.remove(tmp_path / "text_c10" / (rows[1][:-4] + ".txt"))
   with pytest.raises(data.CaptionDataError, match="Albatross_0002_55.txt is missing"):
-    data.read_cub(str(tmp_path), "all")
+    real_data.read_cub(str(tmp_path), "all")
   os.rename(tmp_path / "text_c10", tmp_path / "captions")
   with pytest.raises(data.CaptionDataError, match="(?s)no text_c10 folder.*CUB_200_2011/images/"):
-    data.read_cub(str(tmp_path), "all")
+    real_data.read_cub(str(tmp_path), "all")
 
 
 def test_oxford102_reader(tmp_path):
@@ -287,4 +288,4 @@ def test_oxford102_reader(tmp_path):
   _assert_green_centre(every.images)
   os.remove(tmp_path / "jpg" / "image_06735.jpg")
   with pytest.raises(data.CaptionDataError, match="image_06735.jpg is missing"):
-    data.read_oxford102(str(tmp_path), "all")
+    real_data.read_oxford102(str(tmp_path), "all")

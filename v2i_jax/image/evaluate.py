@@ -41,6 +41,7 @@ import optax
 import scipy.linalg
 
 from v2i_jax.image import data as data_lib
+from v2i_jax.image import metrics as metrics_lib
 from v2i_jax.image.data import KEYWORDS
 from v2i_jax.training import checkpoint as checkpoint_lib
 from v2i_jax.training import loop as loop_lib
@@ -50,7 +51,7 @@ logger = logging.getLogger(__name__)
 
 OTHER = len(KEYWORDS)  # The judge's class id for "not a keyword".
 # Bump when the judge's model or training changes, so cached judges are retrained.
-JUDGE_VERSION = "1"
+JUDGE_VERSION = "2"
 _EVAL_CHUNK = 256
 
 # generate_fn(captions, n_per_caption, seed) -> uint8 [len(captions) * n_per_caption, H, W, 3],
@@ -117,6 +118,9 @@ class Judge:
   model: JudgeNet
   params: Any
   config: ml_collections.ConfigDict
+  # A keyword verdict needs at least this probability, else the image counts as "other"
+  # (:func:`calibrate_threshold`); 0 = plain argmax.
+  threshold: float = 0.0
 
 
 def _to_unit_range(images: jax.Array) -> jax.Array:
@@ -156,9 +160,22 @@ def judge_features(judge: Judge, images: np.ndarray) -> np.ndarray:
   return judge_outputs(judge, images)[1]
 
 
-def judge_predictions(judge: Judge, images: np.ndarray) -> np.ndarray:
-  """The judge's class per image: int [N] (keyword ids 0..34, :data:`OTHER` for other)."""
-  return judge_outputs(judge, images)[0].argmax(axis=1)
+def strict_predictions(logits: np.ndarray, threshold: float) -> np.ndarray:
+  """Argmax of ``logits`` [N, classes], with a keyword verdict whose softmax probability is
+  under ``threshold`` turned into :data:`OTHER` ("none of these")."""
+  logits = np.asarray(logits, np.float64)
+  probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+  probs /= probs.sum(axis=1, keepdims=True)
+  predictions = probs.argmax(axis=1)
+  unsure = (predictions < len(KEYWORDS)) & (probs.max(axis=1) < threshold)
+  return np.where(unsure, OTHER, predictions)
+
+
+def judge_predictions(judge: Judge, images: np.ndarray, strict: bool = True) -> np.ndarray:
+  """The judge's class per image: int [N] (keyword ids 0..34, :data:`OTHER` for other); strict:
+  a keyword it is less sure of than its calibrated threshold counts as other."""
+  logits = judge_outputs(judge, images)[0]
+  return strict_predictions(logits, judge.threshold if strict else 0.0)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -415,6 +432,45 @@ def train_judge(data: JudgeData, config: ml_collections.ConfigDict, show_progres
   return Judge(model, jax.device_get(params), config), info
 
 
+_apply_augmented = jax.jit(
+    lambda model, params, images, draws: model.apply(
+        {"params": params}, augment(downsample(_to_unit_range(images), model.input_size), draws))[0],
+    static_argnums=0)
+
+
+def calibrate_threshold(judge: Judge, data: JudgeData, config: ml_collections.ConfigDict
+                        ) -> dict[str, float]:
+  """Sets how sure the judge must be to name a keyword, from renders it never saw.
+
+  Every real keyword image is drawn ``config.calibration_renders`` times under fresh random
+  augmentation (the training's kinds, another seed stream); the threshold is the probability
+  that ``config.accept_rate`` of the correctly named renders reach (their lower quantile).
+  Returns {"threshold", "calibration_accuracy" (argmax, on the renders), "calibration_accepted"
+  (share of all renders named right and at or above the threshold)}."""
+  images = np.repeat(data.keyword_images, config.calibration_renders, axis=0)
+  labels = np.repeat(data.keyword_labels, config.calibration_renders)
+  rng = np.random.default_rng([config.seed, 7919])
+  logits = []
+  for start in range(0, len(images), _EVAL_CHUNK):
+    chunk = images[start:start + _EVAL_CHUNK]
+    padded = np.concatenate([chunk, np.zeros((_EVAL_CHUNK - len(chunk),) + chunk.shape[1:],
+                                              np.uint8)])
+    draws = draw_augmentation(rng, _EVAL_CHUNK, config.input_size, config.augment)
+    logits.append(np.asarray(_apply_augmented(judge.model, judge.params, padded,
+                                              draws))[:len(chunk)])
+  logits = np.concatenate(logits).astype(np.float64)
+  probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+  probs /= probs.sum(axis=1, keepdims=True)
+  right = probs.argmax(axis=1) == labels
+  if not right.any():
+    raise JudgeError("the judge names none of the augmented real keyword images; train it "
+                     "longer (config.num_steps) before scoring a GAN.")
+  threshold = float(np.quantile(probs[right, labels[right]], 1.0 - config.accept_rate))
+  accepted = strict_predictions(logits, threshold) == labels
+  return {"threshold": threshold, "calibration_accuracy": float(right.mean()),
+          "calibration_accepted": float(accepted.mean())}
+
+
 # ------------------------------------------------------------------------------------------------
 # The cached judge.
 
@@ -443,7 +499,7 @@ def _restore_judge(directory: str, config: ml_collections.ConfigDict
     _, state, meta = checkpoints.restore(target)
   finally:
     checkpoints.close()
-  return Judge(model, state["params"], config), meta
+  return Judge(model, state["params"], config, float(meta["info"]["threshold"])), meta
 
 
 def load_or_train_judge(config: ml_collections.ConfigDict, show_progress: bool = True
@@ -463,6 +519,8 @@ def load_or_train_judge(config: ml_collections.ConfigDict, show_progress: bool =
       return judge, data, dict(meta["info"], cached=True)
   data = judge_data(data_lib.load_caption_dataset("emoji", "all", config=config.data))
   judge, info = train_judge(data, config, show_progress)
+  info.update(calibrate_threshold(judge, data, config))
+  judge = dataclasses.replace(judge, threshold=info["threshold"])
   info["train_accuracy"] = conditional_accuracy(judge, data.keyword_images,
                                                 data.keyword_labels)[0]
   os.makedirs(directory, exist_ok=True)
@@ -485,25 +543,40 @@ def load_or_train_judge(config: ml_collections.ConfigDict, show_progress: bool =
 
 
 def real_ceiling(judge: Judge, data: JudgeData, seed: int = 0) -> dict[str, Any]:
-  """The numbers real images get: the judge's accuracy on the real keyword images and the
-  feature FID between two class-stratified halves of them."""
+  """The numbers real images get: the judge's (strict) accuracy on the real keyword images, the
+  feature FID between two class-stratified halves of them, and the spread of each keyword's real
+  images (mean per-pixel standard deviation, 0..255)."""
   logits, features = judge_outputs(judge, data.keyword_images)
-  accuracy, per_class = accuracy_by_class(logits.argmax(1), data.keyword_labels)
+  accuracy, per_class = accuracy_by_class(strict_predictions(logits, judge.threshold),
+                                          data.keyword_labels)
   first, second = stratified_halves(data.keyword_labels, seed)
+  spreads = [metrics_lib.pixel_spread(data.keyword_images[data.keyword_labels == c])
+             for c in np.unique(data.keyword_labels) if (data.keyword_labels == c).sum() >= 2]
   return {"real_conditional_accuracy": accuracy,
           "real_feature_fid": feature_fid(features[first], features[second]),
+          "real_pixel_spread": float(np.mean(spreads)) if spreads else 0.0,
           "real_per_keyword": {KEYWORDS[c]: a for c, a in per_class.items()},
           "num_real": int(len(data.keyword_labels))}
 
 
 def evaluate_generator(generate_fn: GenerateFn, judge: Judge, data: JudgeData,
-                       num_per_caption: int = 16, seed: int = 0,
-                       keywords: Sequence[str] = KEYWORDS) -> dict[str, Any]:
+                       num_per_caption: int = 16, seed: int = 1,
+                       keywords: Sequence[str] = KEYWORDS,
+                       return_images: bool = False) -> dict[str, Any]:
   """Scores a generator on the keyword captions (each keyword as a bare caption).
 
-  Returns ``conditional_accuracy`` (judge says the caption's keyword), ``feature_fid``
-  (generated keyword images vs all real keyword images), ``per_keyword`` accuracy,
-  ``num_generated``, and the real-image ceiling of :func:`real_ceiling`.
+  Returns, over ``num_per_caption`` images per keyword:
+  ``conditional_accuracy`` (the judge names the caption's keyword and is at least as sure as its
+  calibrated threshold; "other" and unsure verdicts are misses), ``judged_other`` (share called
+  no keyword), ``argmax_accuracy`` (the judge forced to pick, the old number),
+  ``feature_fid`` (generated keyword images vs all real keyword images), ``diversity`` (mean
+  over keywords of sample / real mean pairwise judge-feature distance) and ``min_diversity``,
+  ``pixel_spread`` (mean per-pixel std over z, 0..255; ``real_pixel_spread`` beside it),
+  ``coverage`` / ``density`` (Naeem et al., per keyword in judge features, averaged),
+  ``nearest_real_coverage``, ``memorisation_ratio`` / ``near_copy_rate``
+  (:func:`v2i_jax.image.metrics.memorisation`), ``keywords_below_half``, ``per_keyword`` (a
+  dict of those numbers per keyword), and the real-image ceiling of :func:`real_ceiling`.
+  ``return_images`` adds ``images`` (uint8, caption-major) for grids.
   """
   if num_per_caption < 2:
     raise JudgeError(f"num_per_caption={num_per_caption}; use at least 2 (16 is the default).")
@@ -517,15 +590,53 @@ def evaluate_generator(generate_fn: GenerateFn, judge: Judge, data: JudgeData,
                      f"{num_per_caption}; it must return {expected}, caption-major.")
   labels = np.repeat([KEYWORDS.index(k) for k in keywords], num_per_caption)
   logits, fake_features = judge_outputs(judge, images)
-  accuracy, per_class = accuracy_by_class(logits.argmax(1), labels)
+  predictions = strict_predictions(logits, judge.threshold)
+  accuracy, per_class = accuracy_by_class(predictions, labels)
   real_features = judge_features(judge, data.keyword_images)
+  spread = metrics_lib.per_keyword_spread(fake_features, labels, real_features,
+                                          data.keyword_labels, images, data.keyword_images)
+  per_keyword = {}
+  for c, a in per_class.items():
+    rows = labels == c
+    per_keyword[KEYWORDS[c]] = {"accuracy": a,
+                                "other": float((predictions[rows] == OTHER).mean()),
+                                **spread.get(c, {})}
+  mean_of = lambda key: float(np.mean([v[key] for v in spread.values()])) if spread else 0.0
   result = {"conditional_accuracy": accuracy,
+            "judged_other": float((predictions == OTHER).mean()),
+            "argmax_accuracy": accuracy_by_class(logits.argmax(1), labels)[0],
+            "judge_threshold": judge.threshold,
             "feature_fid": feature_fid(real_features, fake_features),
-            "judged_other": float((logits.argmax(1) == OTHER).mean()),
+            "diversity": mean_of("diversity"),
+            "min_diversity": min((v["diversity"] for v in spread.values()), default=0.0),
+            "pixel_spread": mean_of("pixel_spread"),
+            "coverage": mean_of("coverage"), "density": mean_of("density"),
+            "nearest_real_coverage": mean_of("nearest_real_coverage"),
+            **metrics_lib.memorisation(images, data.keyword_images),
+            "keywords_below_half": sorted(k for k, v in per_keyword.items()
+                                          if v["accuracy"] < 0.5),
             "num_generated": int(len(images))}
-  result.update(real_ceiling(judge, data, seed))
-  result["per_keyword"] = {KEYWORDS[c]: a for c, a in per_class.items()}
+  result.update(real_ceiling(judge, data))
+  result["per_keyword"] = per_keyword
+  if return_images:
+    result["images"] = images
   return result
+
+
+def per_keyword_table(result: dict[str, Any]) -> str:
+  """A markdown table of :func:`evaluate_generator`'s per-keyword numbers, worst first."""
+  real = result.get("real_per_keyword", {})
+  lines = ["| keyword | accuracy | judged other | diversity (sample / real) | pixel spread | "
+           "coverage | nearest-real coverage | real images | real accuracy |",
+           "|---|---|---|---|---|---|---|---|---|"]
+  rows = sorted(result["per_keyword"].items(), key=lambda kv: (kv[1]["accuracy"], kv[0]))
+  fmt = lambda v, key, spec=".2f": format(v[key], spec) if key in v else "-"
+  for word, v in rows:
+    lines.append(f"| {word} | {v['accuracy']:.2f} | {v['other']:.2f} | {fmt(v, 'diversity')} | "
+                 f"{fmt(v, 'pixel_spread', '.1f')} | {fmt(v, 'coverage')} | "
+                 f"{fmt(v, 'nearest_real_coverage')} | {v.get('num_real', '-')} | "
+                 f"{real.get(word, float('nan')):.2f} |")
+  return "\n".join(lines) + "\n"
 
 
 def cross_style_accuracy(config: ml_collections.ConfigDict, holdout_source: str = "openmoji",
@@ -540,8 +651,14 @@ def cross_style_accuracy(config: ml_collections.ConfigDict, holdout_source: str 
   train = judge_data(dataset.subset(sources != holdout_source))
   test = judge_data(dataset.subset(sources == holdout_source))
   judge, info = train_judge(train, config, show_progress)
+  threshold = calibrate_threshold(judge, train, config)["threshold"]
+  judge = dataclasses.replace(judge, threshold=threshold)
   accuracy, per_class = conditional_accuracy(judge, test.keyword_images, test.keyword_labels)
+  logits = judge_outputs(judge, test.keyword_images)[0]
   return {"holdout_source": holdout_source, "holdout_accuracy": accuracy,
+          "holdout_argmax_accuracy": accuracy_by_class(logits.argmax(1),
+                                                       test.keyword_labels)[0],
+          "holdout_threshold": threshold,
           "holdout_images": int(len(test.keyword_labels)),
           "holdout_per_keyword": {KEYWORDS[c]: a for c, a in per_class.items()},
           "train_seconds": info["train_seconds"]}

@@ -34,6 +34,7 @@ import ml_collections
 import numpy as np
 import optax
 
+from v2i_jax.image import augment as augment_lib
 from v2i_jax.image import models
 from v2i_jax.training import checkpoint as checkpoint_lib
 from v2i_jax.training import loop as loop_lib
@@ -49,7 +50,8 @@ ARCHITECTURE_FIELDS = ("embedding_dim", "z_dim", "width", "conditioning", "augme
 # they existed; :func:`upgrade_config` fills them into configs restored from older checkpoints.
 LATER_FIELDS = {"d_norm": "batch", "d_joint": False, "keyword_repeats": 1, "d_classes": 0,
                 "class_loss_weight": 1.0, "d_projection": False, "d_learning_rate": -1.0,
-                "l1_weight": 0.0}
+                "l1_weight": 0.0, "loss": "bce", "diff_augment": (), "mode_seeking_weight": 0.0}
+LOSSES = ("bce", "hinge")
 
 
 def upgrade_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
@@ -115,6 +117,14 @@ def check_config(config: ml_collections.ConfigDict) -> None:
        f"config.class_loss_weight={config.class_loss_weight!r}; use a non-negative weight.")
   need(config.l1_weight >= 0,
        f"config.l1_weight={config.l1_weight!r}; use 0 (off, the paper) or a positive weight.")
+  need(config.loss in LOSSES, f"config.loss={config.loss!r}; use one of {LOSSES}.")
+  try:
+    augment_lib.check_policy(config.diff_augment)
+  except ValueError as e:
+    raise GANConfigError(f"config.diff_augment={tuple(config.diff_augment)!r}: {e}") from None
+  need(config.mode_seeking_weight >= 0,
+       f"config.mode_seeking_weight={config.mode_seeking_weight!r}; use 0 (off) or a positive "
+       "weight, e.g. 1.0.")
   need(int(config.keyword_repeats) >= 1,
        f"config.keyword_repeats={config.keyword_repeats!r}; use 1 (no oversampling) or more.")
   need(config.width > 0, f"config.width={config.width!r}; use a positive multiplier (1.0 = paper).")
@@ -221,6 +231,18 @@ def _bce(logits: jax.Array, label: float) -> jax.Array:
   return optax.sigmoid_binary_cross_entropy(logits, jnp.full_like(logits, label)).mean()
 
 
+def _d_adversarial(config, l_real, l_wrong, l_fake) -> jax.Array:
+  """D's matching-aware loss: real/right up, real/wrong and fake/right down (half weight each)."""
+  if config.loss == "hinge":
+    hinge = lambda l, sign: jax.nn.relu(1.0 - sign * l).mean()
+    return hinge(l_real, 1.0) + 0.5 * (hinge(l_wrong, -1.0) + hinge(l_fake, -1.0))
+  return _bce(l_real, 1.0) + 0.5 * (_bce(l_wrong, 0.0) + _bce(l_fake, 0.0))
+
+
+def _g_adversarial(config, logits) -> jax.Array:
+  return -logits.mean() if config.loss == "hinge" else _bce(logits, 1.0)
+
+
 def _class_ce(logits: jax.Array, labels: jax.Array) -> jax.Array:
   return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
 
@@ -230,7 +252,13 @@ def train_step(state: GANState, batch: Batch, base_rng: jax.Array,
   """One D update then one G update. Pure; :func:`make_train_step` jits it."""
   rng = jax.random.fold_in(base_rng, state.step)
   z_rng, cond_rng, z_int_rng = jax.random.split(rng, 3)
+  # Folded in, not split off: runs without these options keep the draws they always had.
+  aug_rng, ms_rng = jax.random.fold_in(rng, 1000), jax.random.fold_in(rng, 1001)
+  policy = tuple(config.diff_augment)
+  d_real_aug_rng, d_fake_aug_rng, g_aug_rng = jax.random.split(aug_rng, 3)
+  augment = lambda x, key: augment_lib.diff_augment(x, key, policy) if policy else x
   real, right, wrong = batch["image"], batch["embedding"], batch["wrong_embedding"]
+  ms_rows = real.shape[0] // 4 if config.mode_seeking_weight > 0 else 0
   n = real.shape[0]
   interpolated = config.gan_int_beta * right + (1.0 - config.gan_int_beta) * wrong
   fused = config.fuse_discriminator_passes
@@ -238,14 +266,21 @@ def train_step(state: GANState, batch: Batch, base_rng: jax.Array,
   labels = batch["label"] if classify else None
   class_weight = config.class_loss_weight
 
+  z = jax.random.normal(z_rng, (n, config.z_dim))
+  z_ms = jax.random.normal(ms_rng, (ms_rows, config.z_dim))
+
   def generate(g_params):
     """G's outputs (fakes, interpolated-caption fakes, KL) with G's batch stats as aux."""
     variables = {"params": g_params, "batch_stats": state.g_batch_stats}
-    z = jax.random.normal(z_rng, (n, config.z_dim))
     (fake, kl), updates = state.generator.apply(
         variables, z, right, train=True, rngs={"conditioning": cond_rng},
         mutable=["batch_stats"])
     outputs = {"fake": fake, "kl": kl}
+    if ms_rows:
+      # A second latent vector for the first rows' captions (MSGAN), in G's training mode.
+      (outputs["fake_ms"], _), updates = state.generator.apply(
+          {"params": g_params, **updates}, z_ms, right[:ms_rows], train=True,
+          rngs={"conditioning": jax.random.fold_in(cond_rng, 2)}, mutable=["batch_stats"])
     if config.gan_int:
       z_int = jax.random.normal(z_int_rng, (n, config.z_dim))
       (outputs["fake_int"], kl_int), updates = state.generator.apply(
@@ -259,9 +294,10 @@ def train_step(state: GANState, batch: Batch, base_rng: jax.Array,
 
   def d_loss_fn(d_params):
     (l_real, l_wrong, l_fake), stats, classes = _discriminate(
-        state.discriminator, d_params, state.d_batch_stats, (real, fake),
+        state.discriminator, d_params, state.d_batch_stats,
+        (augment(real, d_real_aug_rng), augment(fake, d_fake_aug_rng)),
         ((0, right), (0, wrong), (1, right)), fused, classify)
-    loss = _bce(l_real, 1.0) + 0.5 * (_bce(l_wrong, 0.0) + _bce(l_fake, 0.0))
+    loss = _d_adversarial(config, l_real, l_wrong, l_fake)
     class_metrics = {}
     if classify:
       d_class = _class_ce(classes, labels)
@@ -276,14 +312,19 @@ def train_step(state: GANState, batch: Batch, base_rng: jax.Array,
   d_params = optax.apply_updates(state.d_params, d_updates)
 
   def g_adversarial_loss(outputs):
-    images, pairs = (outputs["fake"],), ((0, right),)
+    images, pairs = (augment(outputs["fake"], g_aug_rng),), ((0, right),)
     if config.gan_int:
-      images, pairs = images + (outputs["fake_int"],), pairs + ((1, interpolated),)
+      images += (augment(outputs["fake_int"], jax.random.fold_in(g_aug_rng, 1)),)
+      pairs += ((1, interpolated),)
     # D's batch stats from this pass are dropped: D only ever runs in training mode.
     logits, _, classes = _discriminate(state.discriminator, d_params, d_batch_stats, images,
                                        pairs, fused, classify)
-    loss = sum(_bce(l, 1.0) for l in logits)
+    loss = sum(_g_adversarial(config, l) for l in logits)
     aux = {}
+    if ms_rows:
+      aux["g_mode_seeking"] = augment_lib.mode_seeking_loss(
+          outputs["fake"][:ms_rows], outputs["fake_ms"], z[:ms_rows], z_ms)
+      loss = loss + config.mode_seeking_weight * aux["g_mode_seeking"]
     if config.l1_weight > 0:
       aux["g_l1"] = jnp.abs(outputs["fake"] - real).mean()
       loss = loss + config.l1_weight * aux["g_l1"]

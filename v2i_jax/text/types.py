@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import re
 from typing import Sequence
 
 import numpy as np
@@ -59,3 +61,38 @@ class CaptionedImages:
   @property
   def num_images(self) -> int:
     return int(self.images.shape[0])
+
+
+@dataclasses.dataclass(frozen=True)
+class CaptionedImageSet(CaptionedImages):
+  """:class:`~v2i_jax.text.types.CaptionedImages` plus where each image came from."""
+  ids: Sequence[str] = ()  # per image, e.g. "twemoji/1f431", "flickr30k/1000092795.jpg"
+
+  def __post_init__(self):
+    super().__post_init__()
+    if len(self.ids) != self.num_images:
+      raise CaptionDataError(f"{self.num_images} images but {len(self.ids)} ids.")
+
+  def __len__(self) -> int:
+    return self.num_images
+
+  def subset(self, indices: Sequence[int] | np.ndarray) -> "CaptionedImageSet":
+    """The images at ``indices`` (integers or a boolean mask), in that order."""
+    indices = np.arange(len(self))[np.asarray(indices)]
+    return CaptionedImageSet(
+        images=self.images[indices],
+        captions=[self.captions[i] for i in indices],
+        class_ids=None if self.class_ids is None else self.class_ids[indices],
+        class_names=self.class_names,
+        ids=[self.ids[i] for i in indices])
+
+
+def clean_text(text: str) -> str:
+  """Underscores to spaces, runs of white space to one space, trimmed."""
+  return re.sub(r"\s+", " ", text.replace("_", " ")).strip()
+
+
+def split_of(key: str, test_percent: float, seed: int = 0) -> str:
+  """"test" for a stable ``test_percent`` share of keys, else "train"."""
+  digest = hashlib.sha1(f"{seed}:{key}".encode("utf-8")).hexdigest()
+  return "test" if int(digest[:8], 16) % 10000 < test_percent * 100 else "train"
