@@ -16,7 +16,7 @@ the per-launch figure is the median step, the table shows the median over ``--la
 GFLOP/s = XLA cost-analysis FLOPs of the compiled step (summed over devices) / median step time.
 The PyTorch child runs the same step eagerly (channels_last, the same shared-trunk D passes, D's
 parameters frozen during G's backward), with all cores, mirroring the config's options (D norm,
-joint conv, classifier head, projection term, L1 term, EMA of G).
+joint conv, classifier head, projection term, L1 term and its best-of-K form, EMA of G).
 
 With ``--keep_freed_memory`` (default) every child, JAX or PyTorch, first tunes glibc malloc to
 keep freed memory (``v2i_jax.training.host_memory``, as ``launch.train_gan`` does), so neither
@@ -114,6 +114,9 @@ def measure_torch(config_name: str) -> dict:
   from v2i_jax.image import models  # pylint: disable=g-import-not-at-top
 
   config = _config(config_name)
+  if tuple(config.diff_augment) or config.loss != "bce" or config.mode_seeking_weight > 0:
+    raise NotImplementedError(f"{config_name}: the PyTorch mirror has no DiffAugment, hinge "
+                              "loss or mode-seeking term; add them here before comparing.")
   g_ch = models.scaled_channels(models.G_CHANNELS, config.width)
   d_ch = models.scaled_channels(models.D_CHANNELS, config.width)
   b, e, z_dim = config.batch_size, config.embedding_dim, config.z_dim
@@ -207,7 +210,15 @@ def measure_torch(config_name: str) -> dict:
     d.requires_grad_(False)
     fake_features = d.trunk(fake)
     g_loss = bce(d.score(fake_features, right), ones) + d.class_loss(fake_features, labels)
-    if config.l1_weight > 0:  # pix2pix's L1 term towards the caption's image.
+    extra = config.l1_samples - 1
+    if config.l1_weight > 0 and extra > 0:
+      # config.l1_samples: the best of l1_samples samples of a caption for the first rows.
+      rows = int(round(b * config.l1_samples_fraction))
+      more = g(torch.randn(rows * extra, z_dim), right[:rows].repeat_interleave(extra, 0))
+      candidates = torch.cat([fake[:rows, None], more.view(rows, extra, 3, 64, 64)], 1)
+      distances = (candidates - real[:rows, None]).abs().mean((2, 3, 4))
+      g_loss = g_loss + config.l1_weight * distances.min(1).values.mean()
+    elif config.l1_weight > 0:  # pix2pix's L1 term towards the caption's image.
       g_loss = g_loss + config.l1_weight * (fake - real).abs().mean()
     g_opt.zero_grad(set_to_none=True)
     g_loss.backward()

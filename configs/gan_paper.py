@@ -52,6 +52,12 @@ def get_config() -> ml_collections.ConfigDict:
   config.d_projection = False
   # > 0: pix2pix's L1 term in G's loss, l1_weight * mean |G(z, caption) - the caption's image|.
   config.l1_weight = 0.0
+  # > 1: the L1 term takes, for l1_samples_fraction of the batch (its first rows), the closest
+  # of this many samples (other z) of the caption to its real image, instead of the one sample:
+  # best-of-many / IMLE-like, so z spreads over the caption's artworks instead of L1 averaging
+  # them into one blur. The other rows get no L1 term.
+  config.l1_samples = 1
+  config.l1_samples_fraction = 0.25
   # "bce" (the paper's, from logits) or "hinge" (Miyato et al.; Lim & Ye), for D and G alike.
   config.loss = "bce"
   # DiffAugment (Zhao et al. 2020) of every image D sees, e.g. ("color", "translation",

@@ -50,7 +50,8 @@ ARCHITECTURE_FIELDS = ("embedding_dim", "z_dim", "width", "conditioning", "augme
 # they existed; :func:`upgrade_config` fills them into configs restored from older checkpoints.
 LATER_FIELDS = {"d_norm": "batch", "d_joint": False, "keyword_repeats": 1, "d_classes": 0,
                 "class_loss_weight": 1.0, "d_projection": False, "d_learning_rate": -1.0,
-                "l1_weight": 0.0, "loss": "bce", "diff_augment": (), "mode_seeking_weight": 0.0}
+                "l1_weight": 0.0, "loss": "bce", "diff_augment": (), "mode_seeking_weight": 0.0,
+                "l1_samples": 1, "l1_samples_fraction": 0.25}
 LOSSES = ("bce", "hinge")
 
 
@@ -117,6 +118,11 @@ def check_config(config: ml_collections.ConfigDict) -> None:
        f"config.class_loss_weight={config.class_loss_weight!r}; use a non-negative weight.")
   need(config.l1_weight >= 0,
        f"config.l1_weight={config.l1_weight!r}; use 0 (off, the paper) or a positive weight.")
+  need(int(config.l1_samples) >= 1,
+       f"config.l1_samples={config.l1_samples!r}; use 1 (plain L1) or more (min over samples).")
+  need(0.0 < config.l1_samples_fraction <= 1.0,
+       f"config.l1_samples_fraction={config.l1_samples_fraction!r}; use a share of the batch in "
+       "(0, 1].")
   need(config.loss in LOSSES, f"config.loss={config.loss!r}; use one of {LOSSES}.")
   try:
     augment_lib.check_policy(config.diff_augment)
@@ -259,6 +265,8 @@ def train_step(state: GANState, batch: Batch, base_rng: jax.Array,
   augment = lambda x, key: augment_lib.diff_augment(x, key, policy) if policy else x
   real, right, wrong = batch["image"], batch["embedding"], batch["wrong_embedding"]
   ms_rows = real.shape[0] // 4 if config.mode_seeking_weight > 0 else 0
+  extra_l1 = int(config.l1_samples) - 1 if config.l1_weight > 0 else 0
+  l1_rows = int(round(real.shape[0] * config.l1_samples_fraction)) if extra_l1 else 0
   n = real.shape[0]
   interpolated = config.gan_int_beta * right + (1.0 - config.gan_int_beta) * wrong
   fused = config.fuse_discriminator_passes
@@ -268,6 +276,7 @@ def train_step(state: GANState, batch: Batch, base_rng: jax.Array,
 
   z = jax.random.normal(z_rng, (n, config.z_dim))
   z_ms = jax.random.normal(ms_rng, (ms_rows, config.z_dim))
+  z_l1 = jax.random.normal(jax.random.fold_in(rng, 1002), (l1_rows * extra_l1, config.z_dim))
 
   def generate(g_params):
     """G's outputs (fakes, interpolated-caption fakes, KL) with G's batch stats as aux."""
@@ -281,6 +290,12 @@ def train_step(state: GANState, batch: Batch, base_rng: jax.Array,
       (outputs["fake_ms"], _), updates = state.generator.apply(
           {"params": g_params, **updates}, z_ms, right[:ms_rows], train=True,
           rngs={"conditioning": jax.random.fold_in(cond_rng, 2)}, mutable=["batch_stats"])
+    if l1_rows:
+      # More latent vectors for the first rows' captions: the L1 term takes the closest.
+      (outputs["fake_l1"], _), updates = state.generator.apply(
+          {"params": g_params, **updates}, z_l1, jnp.repeat(right[:l1_rows], extra_l1, axis=0),
+          train=True, rngs={"conditioning": jax.random.fold_in(cond_rng, 3)},
+          mutable=["batch_stats"])
     if config.gan_int:
       z_int = jax.random.normal(z_int_rng, (n, config.z_dim))
       (outputs["fake_int"], kl_int), updates = state.generator.apply(
@@ -325,7 +340,15 @@ def train_step(state: GANState, batch: Batch, base_rng: jax.Array,
       aux["g_mode_seeking"] = augment_lib.mode_seeking_loss(
           outputs["fake"][:ms_rows], outputs["fake_ms"], z[:ms_rows], z_ms)
       loss = loss + config.mode_seeking_weight * aux["g_mode_seeking"]
-    if config.l1_weight > 0:
+    if config.l1_weight > 0 and l1_rows:
+      # Best of l1_samples (IMLE-like): each real image pulls only the nearest of its caption's
+      # samples, so z's samples spread over the caption's artworks instead of averaging them.
+      fake_l1 = outputs["fake_l1"].reshape((l1_rows, extra_l1) + real.shape[1:])
+      candidates = jnp.concatenate([outputs["fake"][:l1_rows, None], fake_l1], axis=1)
+      distances = jnp.abs(candidates - real[:l1_rows, None]).mean(axis=(2, 3, 4))
+      aux["g_l1"] = distances.min(axis=1).mean()
+      loss = loss + config.l1_weight * aux["g_l1"]
+    elif config.l1_weight > 0:
       aux["g_l1"] = jnp.abs(outputs["fake"] - real).mean()
       loss = loss + config.l1_weight * aux["g_l1"]
     if classify:
