@@ -140,18 +140,28 @@ def _check_images(images: np.ndarray) -> np.ndarray:
   return images
 
 
-def judge_outputs(judge: Judge, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-  """(logits [N, classes], penultimate features [N, features]) of uint8 [N, 64, 64, 3] images."""
-  images = _check_images(images)
-  logits, features = [], []
+def _padded_chunks(images: np.ndarray):
+  """Yields (chunk of :data:`_EVAL_CHUNK` images, zero-padded at the end, its real count): a fixed
+  chunk shape keeps the judge to one compilation."""
   for start in range(0, len(images), _EVAL_CHUNK):
     chunk = images[start:start + _EVAL_CHUNK]
-    # A fixed chunk shape keeps it to one compilation per judge.
-    padded = np.concatenate([chunk, np.zeros((_EVAL_CHUNK - len(chunk),) + chunk.shape[1:],
-                                              np.uint8)])
+    yield np.concatenate([chunk, np.zeros((_EVAL_CHUNK - len(chunk),) + chunk.shape[1:],
+                                          chunk.dtype)]), len(chunk)
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+  logits = np.asarray(logits, np.float64)
+  probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+  return probs / probs.sum(axis=1, keepdims=True)
+
+
+def judge_outputs(judge: Judge, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+  """(logits [N, classes], penultimate features [N, features]) of uint8 [N, 64, 64, 3] images."""
+  logits, features = [], []
+  for padded, count in _padded_chunks(_check_images(images)):
     out_logits, out_features = _apply(judge.model, judge.params, padded)
-    logits.append(np.asarray(out_logits)[:len(chunk)])
-    features.append(np.asarray(out_features)[:len(chunk)])
+    logits.append(np.asarray(out_logits)[:count])
+    features.append(np.asarray(out_features)[:count])
   return np.concatenate(logits), np.concatenate(features)
 
 
@@ -163,9 +173,7 @@ def judge_features(judge: Judge, images: np.ndarray) -> np.ndarray:
 def strict_predictions(logits: np.ndarray, threshold: float) -> np.ndarray:
   """Argmax of ``logits`` [N, classes], with a keyword verdict whose softmax probability is
   under ``threshold`` turned into :data:`OTHER` ("none of these")."""
-  logits = np.asarray(logits, np.float64)
-  probs = np.exp(logits - logits.max(axis=1, keepdims=True))
-  probs /= probs.sum(axis=1, keepdims=True)
+  probs = _softmax(logits)
   predictions = probs.argmax(axis=1)
   unsure = (predictions < len(KEYWORDS)) & (probs.max(axis=1) < threshold)
   return np.where(unsure, OTHER, predictions)
@@ -451,16 +459,12 @@ def calibrate_threshold(judge: Judge, data: JudgeData, config: ml_collections.Co
   labels = np.repeat(data.keyword_labels, config.calibration_renders)
   rng = np.random.default_rng([config.seed, 7919])
   logits = []
-  for start in range(0, len(images), _EVAL_CHUNK):
-    chunk = images[start:start + _EVAL_CHUNK]
-    padded = np.concatenate([chunk, np.zeros((_EVAL_CHUNK - len(chunk),) + chunk.shape[1:],
-                                              np.uint8)])
+  for padded, count in _padded_chunks(images):
     draws = draw_augmentation(rng, _EVAL_CHUNK, config.input_size, config.augment)
     logits.append(np.asarray(_apply_augmented(judge.model, judge.params, padded,
-                                              draws))[:len(chunk)])
-  logits = np.concatenate(logits).astype(np.float64)
-  probs = np.exp(logits - logits.max(axis=1, keepdims=True))
-  probs /= probs.sum(axis=1, keepdims=True)
+                                              draws))[:count])
+  logits = np.concatenate(logits)
+  probs = _softmax(logits)
   right = probs.argmax(axis=1) == labels
   if not right.any():
     raise JudgeError("the judge names none of the augmented real keyword images; train it "
