@@ -68,5 +68,10 @@ def main(argv):
   print(f"contact sheet: {path} ({os.path.getsize(path) // 1024} KB)")
 
 
-if __name__ == "__main__":
+def run():
+  """The ``v2i-build-image-data`` console command (``python -m launch.build_image_data``)."""
   app.run(main, flags_parser=cli.parse_flags)
+
+
+if __name__ == "__main__":
+  run()

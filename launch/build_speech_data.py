@@ -33,5 +33,10 @@ def main(argv):
           f"{summary['clips_per_split'][split]:>7} clips")
 
 
-if __name__ == "__main__":
+def run():
+  """The ``v2i-build-speech-data`` console command (``python -m launch.build_speech_data``)."""
   app.run(main, flags_parser=cli.parse_flags)
+
+
+if __name__ == "__main__":
+  run()

@@ -38,8 +38,8 @@ _GAN = flags.DEFINE_string("gan_workdir", None, "GAN workdir.", required=True)
 _HOST = flags.DEFINE_string("host", "127.0.0.1", "Address to serve on.")
 _PORT = flags.DEFINE_integer("port", 7860, "Port to serve on (0: any free one).", lower_bound=0,
                              upper_bound=65535)
-_NUM = flags.DEFINE_integer("num_images", 8, "The page's default number of pictures.",
-                            lower_bound=1, upper_bound=32)
+_NUM = cli.define_num_images_flag(8, "The page's default number of pictures.", high=32)
+_MAX_SECONDS = cli.define_max_seconds_flag()
 _MIN_P = flags.DEFINE_float("min_probability", 0.3,
                             "Recognised words below this probability are shown but not painted.",
                             lower_bound=0.0, upper_bound=1.0)
@@ -71,7 +71,8 @@ def main(argv):
   from v2i_jax.text import vectors as vectors_lib
 
   settings = demo_app.Settings(num_images=_NUM.value, min_probability=_MIN_P.value,
-                               max_upload_bytes=int(_MAX_MB.value * 2**20))
+                               max_upload_bytes=int(_MAX_MB.value * 2**20),
+                               max_seconds=_MAX_SECONDS.value)
   try:
     spec = vectors_lib.parse_source(_VECTORS.value)
     pipe = pipeline_lib.Pipeline.restore(_KWS.value, _GAN.value, spec)
@@ -144,5 +145,10 @@ def screenshot(server, sock, url, settings):
   print(json.dumps({"screenshot": os.path.abspath(path), "caption": caption}))
 
 
-if __name__ == "__main__":
+def run():
+  """The ``v2i-demo`` console command (``python -m launch.demo``)."""
   app.run(main, flags_parser=cli.parse_flags)
+
+
+if __name__ == "__main__":
+  run()

@@ -53,8 +53,7 @@ from v2i_jax.training import checkpoint as checkpoint_lib
 _WORKDIR = flags.DEFINE_string("workdir", None, "A GAN workdir (holds checkpoints/).")
 _STEP = flags.DEFINE_integer("step", None, "Checkpoint step to score (default: the newest).")
 _NUM_PER_CAPTION = flags.DEFINE_integer("num_per_caption", 16, "Images drawn per keyword.")
-_SEED = flags.DEFINE_integer("seed", 1, "Seed of the GAN's z and conditioning noise (as "
-                             "from_text's seed).")
+_SEED = cli.define_seed_flag(1, "the GAN's z and conditioning noise (as from_text's seed)")
 _GRID_OUT = flags.DEFINE_string("grid_out", None, "Also write the keyword x z grid PNG here.")
 _VECTORS = flags.DEFINE_string(
     "vectors", None, "Word vectors for a GAN not trained on GloVe: 'word2vec:<file>[@<limit>]' "
@@ -127,5 +126,10 @@ def main(argv):
   print(json.dumps(result))
 
 
-if __name__ == "__main__":
+def run():
+  """The ``v2i-eval-gan`` console command (``python -m launch.eval_gan``)."""
   app.run(main, flags_parser=cli.parse_flags)
+
+
+if __name__ == "__main__":
+  run()

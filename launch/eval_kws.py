@@ -53,5 +53,10 @@ def main(argv):
   print(json.dumps(result))
 
 
-if __name__ == "__main__":
+def run():
+  """The ``v2i-eval-kws`` console command (``python -m launch.eval_kws``)."""
   app.run(main, flags_parser=cli.parse_flags)
+
+
+if __name__ == "__main__":
+  run()

@@ -33,9 +33,9 @@ _TEXT = flags.DEFINE_string("text", None, "A caption; skips speech recognition."
 _OUT = flags.DEFINE_string("out", "out.png", "Where the image grid goes (PNG).")
 _SUMMARY = flags.DEFINE_string(
     "summary", None, "Also write a summary figure (waveform, MFCC, words, images) here.")
-_NUM = flags.DEFINE_integer("num_images", 8, "Pictures to generate.", lower_bound=1,
-                            upper_bound=256)
-_SEED = flags.DEFINE_integer("seed", 0, "Seed of the latent vectors.", lower_bound=0)
+_NUM = cli.define_num_images_flag(8, "Pictures to generate.")
+_SEED = cli.define_seed_flag()
+_MAX_SECONDS = cli.define_max_seconds_flag()
 _MIN_P = flags.DEFINE_float("min_probability", 0.3,
                             "Recognised words below this probability are reported and dropped.",
                             lower_bound=0.0, upper_bound=1.0)
@@ -63,9 +63,9 @@ def main(argv):
     pipe = pipeline_lib.Pipeline.restore(_KWS.value if _AUDIO.value else None, _GAN.value, spec)
     waveform = mfcc = None
     if _AUDIO.value is not None:
-      waveform = audio_lib.load_audio(_AUDIO.value)
+      waveform = audio_lib.load_audio(_AUDIO.value, max_seconds=_MAX_SECONDS.value)
       result = pipe(waveform, audio_lib.SAMPLE_RATE, num_images=_NUM.value, seed=_SEED.value,
-                    min_probability=_MIN_P.value)
+                    min_probability=_MIN_P.value, max_seconds=_MAX_SECONDS.value)
       mfcc = pipeline_lib.mfcc_of(pipe.recognizer, waveform)
     else:
       result = pipe.from_text(_TEXT.value, num_images=_NUM.value, seed=_SEED.value)
@@ -83,5 +83,10 @@ def main(argv):
   }))
 
 
-if __name__ == "__main__":
+def run():
+  """The ``v2i-generate`` console command (``python -m launch.generate``)."""
   app.run(main, flags_parser=cli.parse_flags)
+
+
+if __name__ == "__main__":
+  run()

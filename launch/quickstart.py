@@ -163,5 +163,10 @@ def _finish(timings, start_all, workdir):
   print(f"everything is in {os.path.abspath(workdir)}")
 
 
-if __name__ == "__main__":
+def run():
+  """The ``v2i-quickstart`` console command (``python -m launch.quickstart``)."""
   app.run(main, flags_parser=cli.parse_flags)
+
+
+if __name__ == "__main__":
+  run()

@@ -45,5 +45,10 @@ def main(argv):
   print(json.dumps(best))
 
 
-if __name__ == "__main__":
+def run():
+  """The ``v2i-search-kws`` console command (``python -m launch.search_kws``)."""
   app.run(main, flags_parser=cli.parse_flags)
+
+
+if __name__ == "__main__":
+  run()

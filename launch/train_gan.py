@@ -44,6 +44,7 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Where checkpoints, samples and 
                                required=True)
 config_flags.DEFINE_config_file("config", None, "A configs/gan_*.py file.", lock_config=True)
 distributed.define_flags()
+_RESTORE_STEP = cli.define_restore_step_flag()
 
 
 def main(argv):
@@ -54,7 +55,8 @@ def main(argv):
   logging.set_verbosity(logging.WARNING)  # orbax logs every checkpoint write at INFO.
   try:
     distributed.initialize_from_flags()  # Before anything starts JAX's backend.
-    state = train.train_and_evaluate(config, _WORKDIR.value)
+    state = train.train_and_evaluate(config, _WORKDIR.value,
+                                     restore_step=_RESTORE_STEP.value)
   except (OSError, ValueError, checkpoint.CheckpointError, loop.NonFiniteLossError) as e:
     cli.exit_with_error(e, _WORKDIR.value)
   if distributed.is_primary():
@@ -63,5 +65,10 @@ def main(argv):
                       "loss_curves": os.path.join(_WORKDIR.value, "loss_curves.png")}))
 
 
-if __name__ == "__main__":
+def run():
+  """The ``v2i-train-gan`` console command (``python -m launch.train_gan``)."""
   app.run(main, flags_parser=cli.parse_flags)
+
+
+if __name__ == "__main__":
+  run()

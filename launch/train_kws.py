@@ -40,6 +40,7 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Where checkpoints, logs and rep
                                required=True)
 config_flags.DEFINE_config_file("config", None, "A configs/kws_*.py file.", lock_config=True)
 distributed.define_flags()
+_RESTORE_STEP = cli.define_restore_step_flag()
 
 
 def main(argv):
@@ -50,7 +51,8 @@ def main(argv):
   logging.set_verbosity(logging.WARNING)  # orbax logs every checkpoint write at INFO.
   try:
     distributed.initialize_from_flags()  # Before anything starts JAX's backend.
-    results = train.train_and_evaluate(config, _WORKDIR.value)
+    results = train.train_and_evaluate(config, _WORKDIR.value,
+                                         restore_step=_RESTORE_STEP.value)
   except (OSError, ValueError, checkpoint.CheckpointError, loop.NonFiniteLossError) as e:
     cli.exit_with_error(e, _WORKDIR.value)
   summary = {"workdir": _WORKDIR.value, "steps": results["steps"],
@@ -64,5 +66,10 @@ def main(argv):
     print(json.dumps(summary))
 
 
-if __name__ == "__main__":
+def run():
+  """The ``v2i-train-kws`` console command (``python -m launch.train_kws``)."""
   app.run(main, flags_parser=cli.parse_flags)
+
+
+if __name__ == "__main__":
+  run()

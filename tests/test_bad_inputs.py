@@ -37,13 +37,12 @@ import numpy as np
 import pytest
 import soundfile
 
+import gan_fixtures
 import kws_fixtures
-from configs import gan_tiny
 from v2i_jax import audio
 from v2i_jax import errors
 from v2i_jax import pipeline as pipeline_lib
 from v2i_jax.image import sampling
-from v2i_jax.image import train as gan_train
 from v2i_jax.speech import recognizer as recognizer_lib
 from v2i_jax.speech import train as kws_train
 from v2i_jax.training import checkpoint
@@ -66,24 +65,7 @@ OTHER_VECTORS = "word2vec:/elsewhere/vectors.bin:0:all"  # A source id no GloVe 
 # ---------------------------------------------------------------------------------- fixtures
 
 
-def write_untrained_gan(workdir: str, **overrides) -> str:
-  """A gan_tiny workdir holding one checkpoint (step 1) of random weights, written directly.
-  Plain convolutions: the same parameters as the fast form, and half the compile time."""
-  config = gan_tiny.get_config()
-  config.fast_layers = False
-  config.update(overrides)
-  abstract = jax.eval_shape(lambda: gan_train.create_train_state(jax.random.PRNGKey(0), config))
-  rng = np.random.default_rng(0)
-
-  def fill(path, leaf):
-    if getattr(path[-1], "key", None) == "var":  # batch-norm variances must be positive
-      return np.ones(leaf.shape, leaf.dtype)
-    return (0.05 * rng.standard_normal(leaf.shape)).astype(leaf.dtype)
-
-  state = jax.tree_util.tree_map_with_path(fill, abstract)
-  with checkpoint.Checkpointer(os.path.join(workdir, "checkpoints")) as ckpt:
-    ckpt.save(1, state, gan_train.checkpoint_meta(config))
-  return workdir
+write_untrained_gan = gan_fixtures.write_untrained_gan
 
 
 def tone_phrase(words, sample_rate=SR, seed=7) -> np.ndarray:
@@ -187,7 +169,8 @@ API_CASES = {
     # Pipeline: text in.
     "pipe_empty_caption": (lambda c, p: p.from_text("  "), "no word to embed"),
     "pipe_unknown_words": (lambda c, p: p.from_text("xyzzyq qwxzv"), "vocabulary"),
-    "pipe_zero_images": (lambda c, p: p.from_text("cat", num_images=0), "at least one image"),
+    "pipe_zero_images": (lambda c, p: p.from_text("cat", num_images=0),
+                         "num_images=0 is out of range"),
     "pipe_out_not_png": (lambda c, p: pipeline_lib.save_grid(
         f"{c.tmp}/grid.jpeg", np.zeros((1, 64, 64, 3), np.uint8)), "ending in .png"),
     # Restoring: missing, swapped and mismatched workdirs.
@@ -340,6 +323,24 @@ CLI_CASES = {
         "launch.generate", ("--gan_workdir={gan}", "--text=cat", "--out={tmp}/full/o.png"),
         ("error: [Errno 28] No space left on device: '{tmp}/full/o.png'",),
         full_disk="{tmp}/full"),
+    # One seed rule (v2i_jax.options): the same message as the API and the demo.
+    "generate_seed_past_2_64": Cli(
+        "launch.generate", ("--gan_workdir={gan}", "--text=cat", "--seed=99999999999999999999"),
+        ("seed=99999999999999999999 is out of range; use a whole number from 0 to 2147483647",)),
+    "generate_seed_2_32_does_not_wrap": Cli(
+        "launch.generate", ("--gan_workdir={gan}", "--text=cat", "--seed=4294967296"),
+        ("seed=4294967296 is out of range",)),
+    "generate_seed_not_whole": Cli(
+        "launch.generate", ("--gan_workdir={gan}", "--text=cat", "--seed=1.5"),
+        ("seed='1.5' is not a whole number; use a whole number from 0 to 2147483647",)),
+    "generate_num_images_not_whole": Cli(
+        "launch.generate", ("--gan_workdir={gan}", "--text=cat", "--num_images=1.5"),
+        ("num_images='1.5' is not a whole number; use a whole number from 1 to 256",)),
+    "generate_audio_too_long_names_the_flag": Cli(
+        "launch.generate", ("--gan_workdir={gan}", "--kws_workdir={kws}", "--out={tmp}/o.png",
+                            "--audio={tmp}/files/ten_minutes.wav"),
+        ("error: {tmp}/files/ten_minutes.wav: the audio is 600.0 s long, over the 30 s limit",
+         "--max_seconds")),
     # Accepted by design.
     "generate_from_read_only_models": Cli(
         "launch.generate", ("--gan_workdir={gan}", "--kws_workdir={kws}",
@@ -509,7 +510,8 @@ def test_resume_after_a_half_written_checkpoint_loses_nothing(ctx, tmp_path, cap
   with caplog.at_level(logging.WARNING):
     results = kws_train.train_and_evaluate(ctx.kws_config, workdir)
   assert results["resumed_from_step"] == 30 and results["steps"] == 40
-  assert any("skipping unreadable newer checkpoints" in r.getMessage() for r in caplog.records)
+  skipped = [r.getMessage() for r in caplog.records if "skipping checkpoint" in r.getMessage()]
+  assert len(skipped) == 1 and "step 40" in skipped[0], skipped  # one warning for the one step
   jax.tree_util.tree_map(
       lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
       _params(ctx.kws_config, workdir, 40), _params(ctx.kws_config, ctx.kws, 40))
@@ -518,7 +520,10 @@ def test_resume_after_a_half_written_checkpoint_loses_nothing(ctx, tmp_path, cap
 # ----------------------------------------------------------------------- NaN (issue part 4)
 
 
-def test_nan_after_a_checkpoint_names_the_step_and_that_checkpoint(ctx, tmp_path):
+def test_nan_right_after_a_resume_names_the_earlier_step_to_roll_back_to(ctx, tmp_path):
+  """A NaN before the resumed run saved anything may come from the resumed step itself: a plain
+  rerun would resume from it again, so the message names the newest earlier verified step and the
+  --restore_step that uses it (tests/test_reliability.py runs that rollback)."""
   workdir = str(tmp_path / "kws")
   shutil.copytree(ctx.kws, workdir)
   config = kws_fixtures.tiny_config(ctx.tones, ctx.cache, weight_decay=float("nan"))
@@ -527,10 +532,22 @@ def test_nan_after_a_checkpoint_names_the_step_and_that_checkpoint(ctx, tmp_path
     kws_train.train_and_evaluate(config, workdir)
   message = str(raised.value)
   assert "at step 45" in message, message
-  assert f"last good checkpoint is step 40 in {workdir}/checkpoints" in message, message
-  assert "rerun resumes from it" in message
+  assert f"after the resumed step 40 in {workdir}/checkpoints" in message, message
+  assert "rerun with --restore_step=30" in message, message
   with checkpoint.Checkpointer(os.path.join(workdir, "checkpoints"), create=False) as ckpt:
     assert ckpt.all_steps() == [30, 40]  # nothing non-finite was saved
+
+
+@pytest.mark.parametrize("resumed_at", [None, 5])
+def test_nan_after_a_newer_checkpoint_names_that_checkpoint(tmp_path, resumed_at):
+  """Once the run saved a step of its own (10), that step is the good one: a rerun resumes."""
+  asked = []
+  with pytest.raises(loop.NonFiniteLossError) as raised:
+    loop.check_finite({"loss": float("nan")}, 15, 10, str(tmp_path), resumed_at=resumed_at,
+                      earlier_step=lambda: asked.append(1))
+  message = str(raised.value)
+  assert "at step 15; the last good checkpoint is step 10" in message, message
+  assert "a rerun resumes from it" in message and not asked
 
 
 # ----------------------------------------------------------------- safe loading (part 5)

@@ -137,6 +137,21 @@ def test_http_speech_and_text(url):
   assert _post_text(url, text="a red bird", seed=1)[1]["images"] == result["images"]
 
 
+def test_http_speech_as_a_multipart_form(url):
+  """``curl -F file=@clip.wav``: the file field of a multipart form, as well as a raw body."""
+  boundary = "----v2iFormBoundary"
+  body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"p.wav\"\r\n"
+          "Content-Type: audio/wav\r\n\r\n").encode() + _wav_bytes(_phrase(["high"])) + (
+              f"\r\n--{boundary}--\r\n").encode()
+  status, result = _request(f"{url}/api/speech?num_images=1", body,
+                            f"multipart/form-data; boundary={boundary}")
+  assert status == 200, result
+  assert result["caption"] == "high"
+  status, result = _request(f"{url}/api/speech", b"name=clip.wav&seed=1",
+                            "application/x-www-form-urlencoded")
+  assert status == 400 and "Content-Type was application/x-www-form-urlencoded" in result["error"]
+
+
 def test_http_bad_input_is_answered_and_the_server_keeps_serving(url):
   speech = f"{url}/api/speech?name=clip.wav"
   silence = _wav_bytes(np.zeros(audio.SAMPLE_RATE, np.float32))
@@ -151,6 +166,9 @@ def test_http_bad_input_is_answered_and_the_server_keeps_serving(url):
       (_post_text(url, text=""), 400, "no word"),
       (_request(f"{url}/api/text", b"{not json", "application/json"), 400, "not JSON"),
       (_post_text(url, text=["a", "list"]), 400, "send JSON like"),
+      (_post_text(url, text="dog " * 20_000), 400, "send a shorter caption"),
+      (_request(f"{speech}&seed=1.5", silence), 400,
+       "seed='1.5' is not a whole number; use a whole number from 0 to 2147483647"),
   ]
   for (status, answer), want_status, needle in cases:
     assert status == want_status and needle in answer["error"], (needle, status, answer)

@@ -7,6 +7,7 @@ message everywhere: the message names the file (or ``<array>``), the problem and
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 
@@ -20,6 +21,8 @@ SILENCE_PEAK = 1e-3
 DEFAULT_MAX_SECONDS = 30.0
 # WAV writers that stream (size unknown when the header is written) put this or more there.
 STREAMING_DATA_SIZE = 0x7FFF0000
+# How the too-long message says to raise the limit, in every entry point that has one.
+RAISE_LIMIT = "or raise the limit: --max_seconds on the command line, max_seconds= in the API"
 
 
 class AudioError(ValueError):
@@ -33,11 +36,14 @@ def prepare_waveform(
     name: str = "<array>",
     max_seconds: float = DEFAULT_MAX_SECONDS,
     allow_silent: bool = False,
+    warn_band_limited: bool = True,
 ) -> np.ndarray:
   """Checks a waveform and returns it as float32 mono at 16 kHz.
 
   Accepts shape ``(n,)`` or ``(n, channels)`` (soundfile's layout); integer PCM is scaled to
-  [-1, 1]; other sample rates are resampled; several channels are averaged.
+  [-1, 1]; other sample rates are resampled; several channels are averaged. Audio recorded below
+  16 kHz (telephone-band 8 kHz) lacks the upper half of the speech band: it is used, with a
+  one-line warning (``warn_band_limited``) that it is recognised less well.
   """
   x = np.asarray(waveform)
   if not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0:
@@ -62,7 +68,11 @@ def prepare_waveform(
   if seconds > max_seconds:
     raise AudioError(
         f"{name}: the audio is {seconds:.1f} s long, over the {max_seconds:g} s limit; cut it to "
-        "the spoken words (or raise max_seconds).")
+        f"the spoken words ({RAISE_LIMIT}).")
+  if sample_rate < SAMPLE_RATE and warn_band_limited:
+    logging.warning("%s: recorded at %d Hz, below the %d Hz the models hear: band-limited "
+                    "(telephone) audio is recognised less well; record at 16 kHz or more if you "
+                    "can.", name, sample_rate, SAMPLE_RATE)
   if sample_rate != SAMPLE_RATE:
     x = soxr.resample(x, sample_rate, SAMPLE_RATE).astype(np.float32)
   if not allow_silent and float(np.max(np.abs(x))) < SILENCE_PEAK:
@@ -73,7 +83,7 @@ def prepare_waveform(
 
 
 def load_audio(path: str | os.PathLike, *, max_seconds: float = DEFAULT_MAX_SECONDS,
-               allow_silent: bool = False) -> np.ndarray:
+               allow_silent: bool = False, warn_band_limited: bool = True) -> np.ndarray:
   """Reads an audio file (wav, flac, ogg, ...) and returns float32 mono 16 kHz samples."""
   path = os.fspath(path)
   if not os.path.exists(path):
@@ -88,7 +98,7 @@ def load_audio(path: str | os.PathLike, *, max_seconds: float = DEFAULT_MAX_SECO
     if info.duration > max_seconds:
       raise AudioError(
           f"{path}: the audio is {info.duration:.1f} s long, over the {max_seconds:g} s limit; "
-          "cut it to the spoken words (or raise max_seconds).")
+          f"cut it to the spoken words ({RAISE_LIMIT}).")
     data, sr = soundfile.read(path, dtype="float32", always_2d=False)
   except AudioError:
     raise
@@ -96,7 +106,8 @@ def load_audio(path: str | os.PathLike, *, max_seconds: float = DEFAULT_MAX_SECO
     raise AudioError(
         f"{path}: not a readable audio file ({type(e).__name__}: {e}); pass a wav/flac/ogg "
         "recording.") from e
-  return prepare_waveform(data, sr, name=path, max_seconds=max_seconds, allow_silent=allow_silent)
+  return prepare_waveform(data, sr, name=path, max_seconds=max_seconds, allow_silent=allow_silent,
+                          warn_band_limited=warn_band_limited)
 
 
 def _check_not_cut_short(path: str, info) -> None:

@@ -7,6 +7,7 @@ left on device), which is what the user has to fix.
 """
 
 from v2i_jax.audio import AudioError
+from v2i_jax.options import OptionError
 from v2i_jax.pipeline import PipelineError
 from v2i_jax.speech.recognizer import RecognitionError
 from v2i_jax.text.captions import CaptionError
@@ -15,5 +16,5 @@ from v2i_jax.text.vectors import VectorsError
 from v2i_jax.training.checkpoint import CheckpointError
 from v2i_jax.training.loop import NonFiniteLossError
 
-USER_ERRORS = (AudioError, PipelineError, RecognitionError, CaptionError, CaptionDataError,
+USER_ERRORS = (AudioError, OptionError, PipelineError, RecognitionError, CaptionError, CaptionDataError,
                VectorsError, CheckpointError, NonFiniteLossError, OSError)

@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from v2i_jax import options
+from v2i_jax import audio as audio_lib
 from v2i_jax.image import sampling
 from v2i_jax.image import train as gan_train
 from v2i_jax.speech import recognizer as recognizer_lib
@@ -79,13 +81,18 @@ class Pipeline:
     return cls(painter=painter, vectors=kv, recognizer=recognizer)
 
   def __call__(self, waveform: np.ndarray, sample_rate: int, *, num_images: int = 8,
-               seed: int = 0, min_probability: float = 0.0) -> Result:
+               seed: int = 0, min_probability: float = 0.0,
+               max_seconds: float = audio_lib.DEFAULT_MAX_SECONDS) -> Result:
     """Speech in: every word recognised with ``probability >= min_probability`` goes into the
-    caption, in the order spoken."""
+    caption, in the order spoken. ``seed``: 0 .. 2^31 - 1, ``num_images``: 1 .. 256 (checked
+    before any work, :mod:`v2i_jax.options`); audio over ``max_seconds`` is refused."""
     if self.recognizer is None:
       raise PipelineError("this pipeline has no keyword model; restore it with a kws_workdir "
                           "or use from_text().")
-    segments = self.recognizer.transcribe_segments(waveform, sample_rate)
+    options.check_seed(seed)
+    options.check_num_images(num_images)
+    segments = self.recognizer.transcribe_segments(waveform, sample_rate,
+                                                   max_seconds=max_seconds)
     kept = tuple(s for s in segments if s.probability >= min_probability)
     dropped = tuple(s for s in segments if s.probability < min_probability)
     if not kept:
@@ -97,9 +104,10 @@ class Pipeline:
     return dataclasses.replace(result, words=kept, dropped=dropped)
 
   def from_text(self, caption: str, *, num_images: int = 8, seed: int = 0) -> Result:
-    """Text in: the caption's [min, max] embedding -> ``num_images`` pictures."""
-    if num_images <= 0:
-      raise PipelineError(f"num_images={num_images}; ask for at least one image.")
+    """Text in: the caption's [min, max] embedding -> ``num_images`` pictures (1 .. 256) of the
+    latent vectors of ``seed`` (0 .. 2^31 - 1)."""
+    seed = options.check_seed(seed)
+    num_images = options.check_num_images(num_images)
     embedded = captions_lib.embed_caption(caption, self.vectors)  # CaptionError when unusable.
     images = self.painter.paint(embedded.vector, num_images, seed)
     return Result(images=images, caption=" ".join(embedded.known_words), words=(), dropped=(),

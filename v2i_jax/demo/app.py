@@ -2,7 +2,8 @@
 
   GET  /             the page (static/index.html, static/demo.js, static/recorder_worklet.js)
   GET  /api/info     what the models hear and the limits, for the page
-  POST /api/speech   body: an audio file (the page's recording is a 16-bit WAV); query:
+  POST /api/speech   body: an audio file (the page's recording is a 16-bit WAV), raw or as
+                     the file field of a multipart form (curl -F file=@clip.wav); query:
                      name, seed, num_images
   POST /api/text     body: JSON {"text", "seed", "num_images"}
 
@@ -40,6 +41,7 @@ from starlette.staticfiles import StaticFiles
 
 from v2i_jax import audio
 from v2i_jax import errors
+from v2i_jax import options
 from v2i_jax import pipeline as pipeline_lib
 
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
@@ -88,6 +90,26 @@ def decode_upload(data: bytes, name: str, max_seconds: float) -> np.ndarray:
       raise audio.AudioError(str(e).replace(path, name)) from None
 
 
+def audio_of_request(body: bytes, content_type: str, name: str | None) -> tuple[bytes, str | None]:
+  """``(audio bytes, file name)`` of a speech upload: the raw body, or the file of a multipart
+  form (``curl -F file=@clip.wav``: the first part with a file name, else a part named ``file``
+  or ``audio``). A form without a file is an InputError that says what to send."""
+  if not content_type.lower().startswith("multipart/form-data"):
+    return body, name
+  import email.parser  # pylint: disable=g-import-not-at-top
+  import email.policy  # pylint: disable=g-import-not-at-top
+  message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+      b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body)
+  parts = list(message.iter_parts()) if message.is_multipart() else []
+  for part in (sorted(parts, key=lambda p: p.get_filename() is None)):
+    field = part.get_param("name", header="content-disposition")
+    if part.get_filename() is not None or field in ("file", "audio"):
+      return part.get_payload(decode=True) or b"", part.get_filename() or name
+  raise InputError(
+      f"the multipart form holds no file ({len(parts)} field(s), none with a file name); send the "
+      "recording as a file field (curl -F file=@clip.wav) or as the raw request body.")
+
+
 def waveform_peaks(waveform: np.ndarray, bins: int = WAVEFORM_BINS) -> list[list[float]]:
   """``[[min, max]] * bins`` of the waveform, for drawing it at page width."""
   bins = max(1, min(bins, waveform.size))
@@ -119,31 +141,26 @@ def result_json(result: pipeline_lib.Result, *, seed: int, seconds: float,
 
 
 def parse_options(values: Mapping[str, Any], settings: Settings) -> tuple[int, int]:
-  """``(seed, num_images)`` from the request, with messages that say what is allowed."""
-  def integer(key, default, low, high):
-    raw = values.get(key, default)
-    try:
-      value = int(str(raw).strip())
-    except ValueError:
-      raise InputError(
-          f"{key}={raw!r} is not a whole number; use one from {low} to {high}.") from None
-    if not low <= value <= high:
-      raise InputError(f"{key}={value} is out of range; use one from {low} to {high}.")
-    return value
-  return (integer("seed", 0, 0, 2**31 - 1),
-          integer("num_images", settings.num_images, 1, settings.max_images))
+  """``(seed, num_images)`` from the request, by the rule every entry point shares
+  (:mod:`v2i_jax.options`), with messages that say what is allowed."""
+  try:
+    return (options.check_seed(values.get("seed", 0)),
+            options.check_num_images(values.get("num_images", settings.num_images),
+                                     high=settings.max_images))
+  except options.OptionError as e:
+    raise InputError(str(e)) from None
 
 
 def size_text(num_bytes: int) -> str:
   return (f"{num_bytes / 2**20:.1f} MB" if num_bytes >= 2**20 else f"{num_bytes / 1024:.0f} KB")
 
 
-async def read_body(request: Request, limit: int) -> bytes:
+async def read_body(request: Request, limit: int,
+                    what: str = "the upload", fix: str = "send a shorter recording (a few "
+                    "seconds of speech is enough)") -> bytes:
   """The request body, refused as soon as it is known to pass ``limit`` bytes."""
   def too_large(size: str) -> UploadTooLargeError:
-    return UploadTooLargeError(
-        f"the upload is {size} the {size_text(limit)} limit; send a shorter recording (a few "
-        "seconds of speech is enough).")
+    return UploadTooLargeError(f"{what} is {size} the {size_text(limit)} limit; {fix}.")
   declared = request.headers.get("content-length")
   if declared is not None and declared.isdigit() and int(declared) > limit:
     raise too_large(f"{size_text(int(declared))}, over")
@@ -207,16 +224,25 @@ def create_app(pipe: pipeline_lib.Pipeline, settings: Settings = Settings()) -> 
                          "type words instead, or restart it with a keyword model.")
       seed, num_images = parse_options(request.query_params, settings)
       data = await read_body(request, settings.max_upload_bytes)
+      content_type = request.headers.get("content-type", "")
+      data, name = audio_of_request(data, content_type, request.query_params.get("name"))
     except InputError as e:
       return JSONResponse({"error": str(e)}, status_code=400)
     except UploadTooLargeError as e:
       return JSONResponse({"error": str(e)}, status_code=413)
-    name = safe_name(request.query_params.get("name"))
-    return await answer(run_speech, data, name, seed, num_images)
+    response = await answer(run_speech, data, safe_name(name), seed, num_images)
+    if response.status_code == 400 and b"not a readable audio file" in response.body:
+      got = json.loads(response.body)["error"]
+      return JSONResponse({"error": f"{got} (the request's Content-Type was "
+                                    f"{content_type or 'not set'}; send the audio file as the "
+                                    "raw body, or as the file field of a multipart form: curl -F "
+                                    "file=@clip.wav)"}, status_code=400)
+    return response
 
   async def text(request: Request) -> JSONResponse:
     try:
-      body = await read_body(request, 64 * 1024)
+      body = await read_body(request, 64 * 1024, what="the request",
+                             fix="send a shorter caption (a few words)")
       values = json.loads(body or b"{}")
       if not isinstance(values, dict) or not isinstance(values.get("text", ""), str):
         raise InputError('send JSON like {"text": "a happy dog", "seed": 0, "num_images": 8}.')

@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from v2i_jax import options
 from v2i_jax.image import train as gan_train
 from v2i_jax.training import checkpoint as checkpoint_lib
 
@@ -64,8 +65,11 @@ class Painter:
     return self.meta["embedding_source"]
 
   def paint(self, embedding: np.ndarray, num_images: int, seed: int) -> np.ndarray:
-    """``num_images`` pictures ``[n, 64, 64, 3]`` uint8 of one caption embedding ``[E]``."""
-    rng = jax.random.PRNGKey(seed)
+    """``num_images`` pictures ``[n, 64, 64, 3]`` uint8 of one caption embedding ``[E]``.
+
+    ``seed``: 0 .. 2^31 - 1 and ``num_images``: 1 .. 256 (:mod:`v2i_jax.options`)."""
+    num_images = options.check_num_images(num_images)
+    rng = jax.random.PRNGKey(options.check_seed(seed))
     z = jax.random.normal(jax.random.fold_in(rng, 0), (num_images, self.config.z_dim))
     embeddings = jnp.broadcast_to(jnp.asarray(embedding, jnp.float32),
                                   (num_images, self.embedding_dim))
@@ -75,7 +79,7 @@ class Painter:
   def paint_many(self, embeddings: np.ndarray, seed: int) -> np.ndarray:
     """One picture per row of ``embeddings`` ``[N, E]`` (e.g. many captions), in chunks."""
     embeddings = np.asarray(embeddings, np.float32)
-    rng = jax.random.PRNGKey(seed)
+    rng = jax.random.PRNGKey(options.check_seed(seed))
     z = np.asarray(jax.random.normal(jax.random.fold_in(rng, 0),
                                      (len(embeddings), self.config.z_dim)))
     images = []

@@ -562,8 +562,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                        batches: Iterable[Batch] | Callable[[int], Iterator[Batch]] | None = None,
                        sample_embeddings: np.ndarray | None = None,
                        sample_captions: list[str] | None = None,
-                       steps_per_epoch: int | None = None) -> GANState:
+                       steps_per_epoch: int | None = None,
+                       restore_step: int | None = None) -> GANState:
   """Trains (or resumes) the GAN in ``workdir`` and returns the final state.
+
+  ``restore_step``: resume from this checkpoint step instead of the newest verified one (a
+  rollback: the newer steps are deleted at the first save).
 
   ``batches``: host batch dicts (see module doc; other keys are ignored; with several processes,
   this process's rows of each global batch of config.batch_size) for the whole run,
@@ -588,15 +592,22 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       os.path.join(workdir, "checkpoints"), max_to_keep=config.keep_checkpoints)
   meta = checkpoint_meta(config)
   last_good_step = checkpoints.latest_step()
+  abstract = jax.tree_util.tree_map(
+      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), state)
   start = 0
-  if last_good_step is not None:
-    check_resumable(checkpoints.restore_meta(), config, checkpoints.directory)
-    start, state, _ = checkpoints.restore(state)
+  if last_good_step is None:
+    checkpoint_lib.check_restore_step(checkpoints, restore_step)
+  else:
+    check_resumable(checkpoints.restore_meta(restore_step), config, checkpoints.directory)
+    start, state, _ = checkpoints.restore(state, restore_step)
+    if restore_step is not None:
+      checkpoints.drop_newer_than(restore_step)
     last_good_step = start
+  resumed_at = last_good_step
   step_fn = CompiledStep(config, mesh)
   step_rng = mesh_lib.replicate(step_rng, mesh)
   primary = jax.process_index() == 0
-  writer = loop_lib.MetricWriter(workdir, enabled=primary)
+  writer = loop_lib.MetricWriter(workdir, enabled=primary, start_step=start)
   batch_iter = batches(start) if callable(batches) else iter(batches)
   fixed_z = jax.random.normal(jax.random.fold_in(sample_rng, 0),
                               (config.samples_per_caption, config.z_dim))
@@ -612,6 +623,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     grid = image_grid(np.asarray(images).reshape(k, n, *images.shape[1:]), sample_captions)
     save_png(os.path.join(workdir, "samples", f"step_{step:06d}.png"), grid)
     writer.image(step, "samples", grid)
+
+  def earlier_step() -> int | None:
+    return checkpoints.newest_verified(abstract, resumed_at)
 
   pending = []
   bar = loop_lib.progress(num_steps, start, desc="gan")
@@ -635,14 +649,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       if done % config.log_every == 0 or done == num_steps:
         means = {k: float(np.mean([m[k] for m in jax.device_get(pending)])) for k in pending[0]}
         pending = []
-        loop_lib.check_finite(means, done, last_good_step, workdir)
+        loop_lib.check_finite(means, done, last_good_step, workdir, resumed_at=resumed_at,
+                              earlier_step=earlier_step)
         writer.scalars(done, means)
         bar.set_postfix(d=f"{means['d_loss']:.3f}", g=f"{means['g_loss']:.3f}")
       if primary and (done % config.sample_every == 0 or done == num_steps):
         write_samples(done)
       if done % config.checkpoint_every == 0 or done == num_steps:
         # Never save a state that came out of a non-finite step.
-        loop_lib.check_finite(jax.device_get(metrics), done, last_good_step, workdir)
+        loop_lib.check_finite(jax.device_get(metrics), done, last_good_step, workdir,
+                              resumed_at=resumed_at, earlier_step=earlier_step)
         checkpoints.save(done, state, meta)
         last_good_step = done
         if primary:

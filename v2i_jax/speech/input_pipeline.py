@@ -262,7 +262,8 @@ def _background_noises(data_dir: str) -> list[np.ndarray]:
   folder = os.path.join(data_dir, dataset.BACKGROUND_NOISE_DIR)
   if not os.path.isdir(folder):
     return []
-  return [audio.load_audio(os.path.join(folder, name), allow_silent=True, max_seconds=600.0)
+  return [audio.load_audio(os.path.join(folder, name), allow_silent=True, max_seconds=600.0,
+                           warn_band_limited=False)
           for name in sorted(os.listdir(folder)) if name.endswith(".wav")]
 
 

@@ -117,18 +117,20 @@ class Recognizer:
     return np.asarray(self._probabilities_fn(self._variables, padded))[:n]
 
   def predict(self, waveform: np.ndarray, sample_rate: int = audio.SAMPLE_RATE,
-              top_k: int = 3) -> list[tuple[str, float]]:
+              top_k: int = 3, max_seconds: float = audio.DEFAULT_MAX_SECONDS
+              ) -> list[tuple[str, float]]:
     """The ``top_k`` most probable words for audio holding one word, most probable first.
 
     Audio longer than the model's clip (1 s) is cut to the clip centred on its energy.
     """
-    x = audio.prepare_waveform(waveform, sample_rate)
+    x = audio.prepare_waveform(waveform, sample_rate, max_seconds=max_seconds)
     probs = self.probabilities(self._centre_on_energy(x)[None])[0]
     order = np.argsort(-probs)[:max(1, top_k)]
     return [(self.words[i], float(probs[i])) for i in order]
 
   def transcribe_segments(self, waveform: np.ndarray, sample_rate: int = audio.SAMPLE_RATE,
-                          min_probability: float = 0.0) -> list[Segment]:
+                          min_probability: float = 0.0,
+                          max_seconds: float = audio.DEFAULT_MAX_SECONDS) -> list[Segment]:
     """Splits audio at pauses (energy below a threshold), classifies each part, and keeps the
     parts heard as keywords: a part the model calls ``_unknown_`` (another word) or
     ``_silence_`` (a noise) is dropped.
@@ -137,7 +139,7 @@ class Recognizer:
       RecognitionError: no part is loud enough to be a word, none is a keyword, or none
         reaches ``min_probability``.
     """
-    x = audio.prepare_waveform(waveform, sample_rate)
+    x = audio.prepare_waveform(waveform, sample_rate, max_seconds=max_seconds)
     spans = speech_spans(x)
     if not spans:
       raise RecognitionError(

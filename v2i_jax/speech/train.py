@@ -276,13 +276,16 @@ def load_data(config: ml_collections.ConfigDict) -> input_pipeline.FeatureSet:
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
-                       data: input_pipeline.FeatureSet | None = None) -> dict[str, Any]:
+                       data: input_pipeline.FeatureSet | None = None,
+                       restore_step: int | None = None) -> dict[str, Any]:
   """Trains (resuming from ``workdir/checkpoints`` if any), evaluates, writes the reports.
 
   Args:
     config: a kws config (``configs/kws_*.py``).
     workdir: checkpoints, TensorBoard logs, metrics.jsonl and the final reports go here.
     data: preloaded features (the hyperparameter search shares one load); default: load them.
+    restore_step: resume from this checkpoint step instead of the newest verified one (a
+      rollback: the newer steps are deleted at the first save).
 
   Returns:
     ``results.json``'s contents: validation/test accuracy and loss, steps, wall times.
@@ -301,22 +304,26 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   ckpt = checkpoint.Checkpointer(os.path.join(workdir, CHECKPOINT_DIR),
                                  max_to_keep=config.checkpoints_to_keep)
   start_step = 0
+  target = abstract_train_state(config, len(data.words), x_train.shape[1:],
+                                mesh_lib.replicated_sharding(mesh))
   if ckpt.latest_step() is None:
+    checkpoint.check_restore_step(ckpt, restore_step)
     state = mesh_lib.replicate(create_train_state(
         jax.random.key(config.seed), config, len(data.words), x_train.shape[1:]), mesh)
   else:
-    target = abstract_train_state(config, len(data.words), x_train.shape[1:],
-                                  mesh_lib.replicated_sharding(mesh))
-    start_step, restored, saved_meta = ckpt.restore(state_to_save(target))
+    start_step, restored, saved_meta = ckpt.restore(state_to_save(target), restore_step)
     _check_same_data(saved_meta, meta, workdir)
     state = target.replace(**restored)
+    if restore_step is not None:
+      ckpt.drop_newer_than(restore_step)
     logging.info("resumed from step %d of %s", start_step, ckpt.directory)
   last_checkpoint = start_step if start_step else None
+  resumed_at = last_checkpoint
 
   train_fn, train_traces = make_train_step(config, mesh)
   eval_fn, eval_traces = make_eval_step(mesh)
   primary = jax.process_index() == 0  # Only process 0 writes logs and reports.
-  writer = loop.MetricWriter(workdir, enabled=primary)
+  writer = loop.MetricWriter(workdir, enabled=primary, start_step=start_step)
   x_val, y_val = data.splits["validation"]
 
   def evaluate_validation(step):
@@ -344,7 +351,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
         summary = {k: float(np.mean([m[k] for m in jax.device_get(pending)]))
                    for k in pending[0]}
         pending = []
-        loop.check_finite(summary, step, last_checkpoint, workdir)
+        loop.check_finite(
+            summary, step, last_checkpoint, workdir, resumed_at=resumed_at,
+            earlier_step=lambda: ckpt.newest_verified(state_to_save(target), resumed_at))
         writer.scalars(step, summary)
         bar.set_postfix(loss=f"{summary['loss']:.3f}", acc=f"{summary['accuracy']:.3f}")
       if step % config.eval_every_steps == 0 and step != total_steps:
