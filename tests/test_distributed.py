@@ -179,12 +179,13 @@ def test_two_processes_match_one_and_resume(tmp_path, monkeypatch):
     for key in first:
       np.testing.assert_array_equal(resumed[key], first[key], err_msg=key)
 
+  # The resume from step 10 replaced the rows of steps 11-20 (each step is logged once); their
+  # losses, from the resumed run, still follow the one-process curve.
   rows = [r for r in loop.read_metrics(workdir) if "loss" in r]
-  assert [r["step"] for r in rows] == list(range(1, 21)) + list(range(11, 21))
-  losses, resumed_losses = [r["loss"] for r in rows[:20]], [r["loss"] for r in rows[20:]]
+  assert [r["step"] for r in rows] == list(range(1, 21))
+  losses = [r["loss"] for r in rows]
   reference_losses = [r["loss"] for r in loop.read_metrics(reference_dir) if "loss" in r]
   np.testing.assert_allclose(losses, reference_losses, rtol=LOSS_RTOL)
-  assert resumed_losses == losses[10:]
   assert losses[-1] < 0.5 * losses[0]  # it learned
 
 

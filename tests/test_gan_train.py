@@ -173,7 +173,7 @@ def test_resume_after_kill(tmp_path, compilation_cache_dir):
   steps = [r["step"] for r in loop_lib.read_metrics(workdir)]
   # The rerun logs from the restored checkpoint on, not from step 1.
   assert steps[-(killed_at + 2 - resume_from):] == list(range(resume_from + 1, killed_at + 3))
-  assert steps.count(1) == 1
+  assert steps == sorted(set(steps))  # the rows after the checkpoint, redone, appear once
 
 
 def test_checkpoints_from_before_later_fields_still_resume():

@@ -337,3 +337,14 @@ def test_demo_reads_multipart_uploads():
   body, content_type = _multipart({"seed": (None, b"3")})
   with pytest.raises(demo_app.InputError, match=r"holds no file .*curl -F file=@clip.wav"):
     demo_app.audio_of_request(body, content_type, None)
+
+
+@damaged_checkpoint
+def test_a_bit_rotted_gan_step_falls_back_for_inference(tmp_path, caplog):
+  from v2i_jax.image import sampling  # pylint: disable=g-import-not-at-top
+  gan = gan_fixtures.write_untrained_gan(str(tmp_path / "gan"), steps=(1, 2))
+  _flip_bytes(os.path.join(gan, "checkpoints", "2"), count=16)
+  with caplog.at_level(logging.WARNING):
+    painter = sampling.Painter.restore(gan)
+  skips = _skips(caplog)
+  assert painter.step == 1 and len(skips) == 1 and "step 2" in skips[0], skips
