@@ -76,7 +76,7 @@ def main(argv):
   try:
     spec = vectors_lib.parse_source(_VECTORS.value)
     pipe = pipeline_lib.Pipeline.restore(_KWS.value, _GAN.value, spec)
-    warm_up(pipe, settings.num_images)
+    demo_app.warm_up(pipe, settings.num_images)
   except errors.USER_ERRORS as e:
     sys.exit(f"error: {e}")
   # Bound here, not by uvicorn, so a busy port is a one-line error and the URL is printed only
@@ -98,18 +98,6 @@ def main(argv):
     return
   print(f"v2i_jax demo: open {url} (Ctrl-C stops it)", flush=True)
   server.run(sockets=[sock])
-
-
-def warm_up(pipe, num_images):
-  """Compiles the recogniser and the generator now rather than on the first visitor's request."""
-  import numpy as np
-  from v2i_jax import audio as audio_lib
-  pipe.from_text(pipe.recognizer.words[0] if pipe.recognizer else "picture",
-                 num_images=num_images)
-  if pipe.recognizer is not None:  # one loud burst between pauses: one segment to classify
-    burst = np.zeros(audio_lib.SAMPLE_RATE, np.float32)
-    burst[4000:10000] = np.random.default_rng(0).normal(0.0, 0.3, 6000)
-    pipe.recognizer.transcribe_segments(burst)
 
 
 def screenshot(server, sock, url, settings):

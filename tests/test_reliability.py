@@ -348,3 +348,19 @@ def test_a_bit_rotted_gan_step_falls_back_for_inference(tmp_path, caplog):
     painter = sampling.Painter.restore(gan)
   skips = _skips(caplog)
   assert painter.step == 1 and len(skips) == 1 and "step 2" in skips[0], skips
+
+
+def test_demo_warm_up_survives_a_model_that_hears_noise_as_noise(pipe):
+  """The quickstart's keyword model has a noise class: it hears the warm-up burst as no keyword,
+  which used to stop launch.demo from starting at all."""
+  class NoiseHearing:
+    keywords = pipe.recognizer.keywords
+    calls = 0
+
+    def transcribe_segments(self, waveform):
+      NoiseHearing.calls += 1
+      raise recognizer_lib.RecognitionError("found 1 spoken part(s) but no keyword in them")
+
+  demo_app.warm_up(pipeline_lib.Pipeline(painter=pipe.painter, vectors=pipe.vectors,
+                                         recognizer=NoiseHearing()), 1)
+  assert NoiseHearing.calls == 1

@@ -43,6 +43,7 @@ from v2i_jax import audio
 from v2i_jax import errors
 from v2i_jax import options
 from v2i_jax import pipeline as pipeline_lib
+from v2i_jax.speech import recognizer as recognizer_lib
 
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 WAVEFORM_BINS = 600  # min/max pairs sent for drawing; enough for a page-wide canvas
@@ -171,6 +172,23 @@ async def read_body(request: Request, limit: int,
       raise too_large("over")
     chunks.append(chunk)
   return b"".join(chunks)
+
+
+def warm_up(pipe: pipeline_lib.Pipeline, num_images: int) -> None:
+  """Compiles the recogniser and the generator now rather than on the first visitor's request.
+
+  The recogniser is run on one loud noise burst between pauses (one segment to classify); what
+  it hears does not matter, only that it compiled: a model with a noise class (``_silence_``)
+  rightly hears no keyword in it."""
+  recognizer = pipe.recognizer
+  pipe.from_text(recognizer.keywords[0] if recognizer else "picture", num_images=num_images)
+  if recognizer is not None:
+    burst = np.zeros(audio.SAMPLE_RATE, np.float32)
+    burst[4000:10000] = np.random.default_rng(0).normal(0.0, 0.3, 6000)
+    try:
+      recognizer.transcribe_segments(burst)
+    except recognizer_lib.RecognitionError:
+      pass  # "no keyword in it": the answer for a noise, after compiling the same path.
 
 
 def create_app(pipe: pipeline_lib.Pipeline, settings: Settings = Settings()) -> Starlette:
