@@ -28,6 +28,7 @@ import urllib.request
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
+from v2i_jax.training import cpu  # pylint: disable=wrong-import-position
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from absl import app
@@ -179,7 +180,7 @@ def main(argv):
       "latency_ms": {kind: {"count": len(v), "p50": round(1000 * statistics.median(v), 1),
                             "p95": round(1000 * float(np.percentile(v, 95)), 1)}
                      for kind, v in latencies.items() if v},
-      "load_average": os.getloadavg(), "memory": memory,
+      "load_average": os.getloadavg(), "cpu": cpu.describe(), "memory": memory,
   }
   print(json.dumps({k: v for k, v in result.items() if k != "memory"}, indent=1))
   if _JSON.value:

@@ -40,6 +40,7 @@ from absl import flags
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
+from v2i_jax.training import cpu  # pylint: disable=wrong-import-position
 
 CONFIGS = ("gan_paper", "gan_quick")
 VARIANTS = ("plain", "fast", "torch")
@@ -304,7 +305,7 @@ def main(argv):
       _VARIANTS.value.remove("torch")
   cells = [(c, v, int(n)) for c in _CONFIGS.value for v in _VARIANTS.value
            for n in ([1] if v == "torch" else _DEVICES.value)]
-  print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()}; batch "
+  print(f"machine: {cpu.describe()}, load average {os.getloadavg()}; batch "
         f"{_BATCH.value}, {_STEPS.value} timed steps, {_LAUNCHES.value} launches per cell, "
         f"keep_freed_memory={_KEEP.value}")
   runs = {cell: [] for cell in cells}
@@ -338,7 +339,8 @@ def main(argv):
       print(f"{config_name}: JAX fast / PyTorch eager = {get('fast') / get('torch'):.2f}x")
   if _JSON.value:
     with open(_JSON.value, "w") as f:
-      json.dump({"batch_size": _BATCH.value, "steps": _STEPS.value, "cells": summary}, f, indent=1)
+      json.dump({"cpu": cpu.describe(), "batch_size": _BATCH.value, "steps": _STEPS.value,
+                 "cells": summary}, f, indent=1)
 
 
 if __name__ == "__main__":

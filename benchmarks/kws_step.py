@@ -26,6 +26,7 @@ from kws_measure import measure  # benchmarks/ is on sys.path when run as a scri
 # Run as a script from anywhere: the repository root holds the configs package.
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
+from v2i_jax.training import cpu  # pylint: disable=wrong-import-position
 
 CONFIGS = ("kws_mlp_paper", "kws_mlp", "kws_cnn")
 _CONFIGS = flags.DEFINE_list("configs", list(CONFIGS), f"Any of {CONFIGS}.")
@@ -57,7 +58,7 @@ def main(argv):
       sys.exit(f"error: the {devices}-device run failed:\n{done.stderr[-3000:]}")
     rows += [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
   load = os.getloadavg()
-  print(f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} on {os.cpu_count()} CPUs")
+  print(f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} on {cpu.describe()}")
   print(f"{'config':<14} {'devices':>7} {'batch':>5} {'step ms':>8} {'samples/s':>10} "
         f"{'compile s':>9}")
   for r in rows:

@@ -20,6 +20,7 @@ import time
 # Run as a script from anywhere: the repository root holds the launch package.
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
+from v2i_jax.training import cpu  # pylint: disable=wrong-import-position
 
 from v2i_jax.image import layers  # pylint: disable=wrong-import-position
 
@@ -94,6 +95,7 @@ def main(argv):
       rows[name] = {"heard": result.caption, "seconds_of_audio": round(x.size / 16000, 2),
                     **{k: round(v, 2) for k, v in stages.items()}}
   load = os.getloadavg()[0]
+  print(f"CPU: {cpu.describe()}")
   print(f"latency in ms (median of {_REPEATS.value}), {_NUM.value} image(s), load average "
         f"{load:.1f}")
   keys = ["decode", "segment", "features", "classify", "embed", "generate", "total"]
@@ -103,7 +105,8 @@ def main(argv):
     print(f"| {name} | {row['heard']} | " + " | ".join(f"{row[k]:.2f}" for k in keys) + " |")
   if _JSON.value:
     with open(_JSON.value, "w") as f:
-      json.dump({"load_average": load, "num_images": _NUM.value, "rows": rows}, f, indent=1)
+      json.dump({"load_average": load, "cpu": cpu.describe(), "num_images": _NUM.value,
+                 "rows": rows}, f, indent=1)
 
 
 def _training_data_dir(rec):

@@ -35,6 +35,7 @@ import numpy as np  # pylint: disable=wrong-import-position
 
 # Run as a script from anywhere: the repository root holds the configs package.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from v2i_jax.training import cpu  # pylint: disable=wrong-import-position
 from configs import mfcc_presets  # pylint: disable=g-import-not-at-top,wrong-import-position
 from v2i_jax import audio  # pylint: disable=wrong-import-position
 from v2i_jax.speech import features  # pylint: disable=wrong-import-position
@@ -125,7 +126,7 @@ def main(argv):
     sys.exit("error: need batch sizes >= 1, --clips >= the largest batch size and "
              "--librosa_clips >= 1.")
   clips, source = _clips(_CLIPS.value)
-  device = f"{jax.devices()[0].device_kind} ({jax.default_backend()}, {os.cpu_count()} CPUs)"
+  device = f"{jax.devices()[0].device_kind} ({jax.default_backend()}; CPU {cpu.describe()})"
   results = [_bench_preset(name, clips, batch_sizes, min(_LIBROSA_CLIPS.value, len(clips)),
                            _REPEATS.value) for name in _PRESETS.value]
   load = os.getloadavg()

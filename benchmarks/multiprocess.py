@@ -35,6 +35,7 @@ from kws_measure import measure  # benchmarks/ is on sys.path when run as a scri
 # Run as a script from anywhere: the repository root holds the configs package.
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
+from v2i_jax.training import cpu  # pylint: disable=wrong-import-position
 
 LAYOUTS = (("1 process x 1 device", 1, 1), ("1 process x 2 devices", 1, 2),
            ("2 processes x 1 device", 2, 1))
@@ -165,7 +166,8 @@ def main(argv):
     report["loss_curves"] = curves
   load = os.getloadavg()
   report["load_average"] = load
-  print(f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} on {os.cpu_count()} CPUs")
+  report["cpu"] = cpu.describe()
+  print(f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} on {cpu.describe()}")
   for r in report.get("throughput", []):
     print(f"{r['config']:<14} {r['layout']:<24} batch {r['batch_size']:>4} "
           f"{r['step_ms']:>8.2f} ms/step {r['samples_per_second']:>10.0f} samples/s "

@@ -364,3 +364,12 @@ def test_demo_warm_up_survives_a_model_that_hears_noise_as_noise(pipe):
   demo_app.warm_up(pipeline_lib.Pipeline(painter=pipe.painter, vectors=pipe.vectors,
                                          recognizer=NoiseHearing()), 1)
   assert NoiseHearing.calls == 1
+
+
+def test_cpu_description_names_the_vector_extensions():
+  from v2i_jax.training import cpu  # pylint: disable=g-import-not-at-top
+  text = cpu.describe()
+  assert f"{os.cpu_count()} cores" in text and cpu.model_name() in text
+  if os.path.exists("/proc/cpuinfo"):
+    assert ("AVX512F" in text) == cpu.has_avx512()
+    assert cpu.has_avx512() or "(no AVX-512)" in text
