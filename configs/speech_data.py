@@ -14,20 +14,20 @@ Chosen by measurement (configs/kws_mlp.py, 3000 steps, held-out speakers, valida
 
 import ml_collections
 
-from v2i_jax.speech import synth
+from v2i_jax.speech import synth, words
 
 
 def get_config() -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
   config.out_dir = "data_cache/speech_commands_synth"
-  config.words = synth.WORDS_V2
+  config.words = words.WORDS_V2
   config.num_speakers = 500
   config.clips_per_word = 1  # Repetitions of each word by each speaker (later ones vary a bit).
   config.seed = 0
 
   # Non-keyword classes (dataset.UNKNOWN, dataset.SILENCE): other words by the same speakers,
   # and clips with no speech.
-  config.unknown_words = synth.TRAIN_UNKNOWN_WORDS
+  config.unknown_words = words.TRAIN_UNKNOWN_WORDS
   config.unknown_clips_per_speaker = 3
   config.silence_clips_per_speaker = 1
 
@@ -36,6 +36,10 @@ def get_config() -> ml_collections.ConfigDict:
   config.accents = synth.ENGLISH_ACCENTS
   # Held out for the out-of-distribution yardstick (configs/speech_data_ood.py).
   config.exclude_variants = synth.HELD_OUT_VARIANTS
+  # Voice variants drawn at random (v2i_jax.speech.voices: vocal-tract length, formants, pitch,
+  # breath, roughness), added to the deck of shipped variants.
+  config.generated_variants = 0
+  config.generated_variant_seed = 0
   config.pitch_range = (0, 99)
   config.rate_range = (120, 240)
   config.max_word_seconds = 0.9  # Slower voices speed up to fit; nothing is ever cut.

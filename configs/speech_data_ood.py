@@ -18,7 +18,7 @@ from what the project may use; the real check is speech from other engines and p
 import ml_collections
 
 from configs import speech_data
-from v2i_jax.speech import synth
+from v2i_jax.speech import synth, words
 
 
 def get_config() -> ml_collections.ConfigDict:
@@ -32,7 +32,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.offset_jitter_seconds = 0.2
   config.noise_probability = 0.0  # The channel adds the noise.
   config.babble_talkers = 4  # Of held-out voices (the build's own speakers).
-  config.unknown_words = synth.HELD_OUT_UNKNOWN_WORDS
+  config.unknown_words = words.HELD_OUT_UNKNOWN_WORDS
 
   config.channel = ml_collections.ConfigDict()
   config.channel.reverb_probability = 0.5

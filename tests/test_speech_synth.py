@@ -12,7 +12,7 @@ import pytest
 import soundfile
 
 from configs import speech_data, speech_data_tiny, speech_data_v1
-from v2i_jax.speech import dataset, synth
+from v2i_jax.speech import dataset, synth, words
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -32,13 +32,13 @@ def built(tmp_path_factory):
 
 
 def test_word_lists_match_speech_commands():
-  assert len(synth.WORDS_V2) == len(set(synth.WORDS_V2)) == 35
-  assert list(synth.WORDS_V2) == sorted(synth.WORDS_V2)
-  assert len(synth.WORDS_V1) == 30 and set(synth.WORDS_V1) < set(synth.WORDS_V2)
-  assert set(synth.WORDS_V2) - set(synth.WORDS_V1) == {
+  assert len(words.WORDS_V2) == len(set(words.WORDS_V2)) == 35
+  assert list(words.WORDS_V2) == sorted(words.WORDS_V2)
+  assert len(words.WORDS_V1) == 30 and set(words.WORDS_V1) < set(words.WORDS_V2)
+  assert set(words.WORDS_V2) - set(words.WORDS_V1) == {
       "backward", "follow", "forward", "learn", "visual"}
-  assert tuple(speech_data.get_config().words) == synth.WORDS_V2
-  assert tuple(speech_data_v1.get_config().words) == synth.WORDS_V1
+  assert tuple(speech_data.get_config().words) == words.WORDS_V2
+  assert tuple(speech_data_v1.get_config().words) == words.WORDS_V1
   assert speech_data.get_config().num_speakers >= 300
 
 

@@ -34,14 +34,9 @@ import soxr
 from v2i_jax import audio
 from v2i_jax.speech import augment
 from v2i_jax.speech import dataset
+from v2i_jax.speech import voices
+from v2i_jax.speech.words import BABBLE_SENTENCES
 
-# Speech Commands v0.02, in the order of its README; v0.01 lacks the five words added in v0.02.
-WORDS_V2 = (
-    "backward", "bed", "bird", "cat", "dog", "down", "eight", "five", "follow", "forward", "four",
-    "go", "happy", "house", "learn", "left", "marvin", "nine", "no", "off", "on", "one", "right",
-    "seven", "sheila", "six", "stop", "three", "tree", "two", "up", "visual", "wow", "yes", "zero")
-WORDS_V1 = tuple(w for w in WORDS_V2
-                 if w not in ("backward", "follow", "forward", "learn", "visual"))
 
 # The eight English accents of espeak-ng ("en" is en-gb). en-shaw is left out: it reads the
 # Shavian alphabet and speaks Latin text as plain "en".
@@ -107,7 +102,8 @@ class _Espeak:
   def __init__(self):
     import espeakng_loader
     self._lib = ctypes.CDLL(espeakng_loader.get_library_path())
-    self.data_path = espeakng_loader.get_data_path()
+    # A linked copy of the package's data, where generated variants (speech.voices) can go.
+    self.data_path = voices.data_mirror(espeakng_loader.get_data_path())
     # Without an explicit data path the library looks in its build machine's path and exit()s.
     self.sample_rate = self._lib.espeak_Initialize(
         _AUDIO_OUTPUT_SYNCHRONOUS, 0, self.data_path.encode(), 0)
@@ -135,6 +131,9 @@ class _Espeak:
       # Breathy voices (whisper, f2-f5, ...) draw noise from a generator espeak-ng seeds from
       # the clock at start-up; seeding it per call makes them reproducible.
       self._lib.espeak_ng_SetRandSeed(ctypes.c_long(rand_seed))
+      variant = voice.partition("+")[2]
+      if voices.is_generated(variant):
+        voices.install(self.data_path, variant)
       if self._lib.espeak_SetVoiceByName(voice.encode()) != 0:
         raise SynthError(f"espeak-ng has no voice {voice!r}; use an accent from "
                          f"{ENGLISH_ACCENTS} and a variant from available_variants().")
@@ -203,10 +202,11 @@ def synthesize(text: str, speaker: Speaker, *, max_seconds: float | None = None,
   """
   if not text.strip():
     raise SynthError("nothing to say: the text is empty.")
-  if speaker.variant in UNUSABLE_VARIANTS or speaker.variant not in _variant_set():
+  if speaker.variant in UNUSABLE_VARIANTS or (speaker.variant not in _variant_set() and
+                                              not voices.is_generated(speaker.variant)):
     # An unknown variant would silently give the plain accent voice.
     raise SynthError(f"espeak-ng has no usable variant {speaker.variant!r}; pick one of "
-                     "available_variants().")
+                     "available_variants() or a generated one (speech.voices).")
   engine = _engine()
   rate = speaker.rate
   while True:
@@ -287,35 +287,7 @@ def make_background_noise(seconds: float, seed: int) -> dict[str, np.ndarray]:
   return {name: (0.1 * _unit_rms(x)).astype(np.float32) for name, x in noises.items()}
 
 
-# Other words for the _unknown_ class: TRAIN_UNKNOWN_WORDS in the training data, a disjoint set
-# in the out-of-distribution yardstick, so its false accepts are of words no model heard.
-TRAIN_UNKNOWN_WORDS = (
-    "apple", "water", "chair", "table", "window", "paper", "music", "green", "blue", "red",
-    "hello", "thanks", "please", "sorry", "morning", "evening", "today", "coffee", "phone",
-    "light", "open", "close", "start", "wait", "help", "again", "maybe", "never", "little",
-    "big", "small", "fast", "slow", "good", "bad", "nice", "car", "bus", "book", "pen", "door",
-    "floor", "garden", "river", "mountain", "flower", "cloud", "rain", "snow", "sun", "moon",
-    "ten", "hundred", "a", "the", "and", "very", "what", "where", "is")
-HELD_OUT_UNKNOWN_WORDS = (
-    "banana", "pencil", "kitchen", "basket", "candle", "doctor", "engine", "forest", "guitar",
-    "island", "jacket", "ladder", "magnet", "number", "ocean", "pillow", "rabbit", "silver",
-    "ticket", "umbrella", "village", "winter", "answer", "bottle", "circle", "dinner", "finger",
-    "hammer", "lemon", "monkey", "planet", "rocket", "sugar", "tiger", "button", "carpet",
-    "eleven", "twenty", "listen", "an", "my", "this")
 
-# Sentences for babble noise, none holding a keyword.
-BABBLE_SENTENCES = (
-    "the weather should clear by the afternoon",
-    "please pass the salt and the pepper",
-    "we are meeting at the station at noon",
-    "my sister bought a new car last week",
-    "the museum is closed on public holidays",
-    "could you bring some water and bread",
-    "they painted the kitchen a pale colour",
-    "the train was late again this morning",
-    "I think the market opens quite early",
-    "her brother plays the violin very well",
-)
 
 
 def make_babble(seconds: float, seed: int, talkers: int,
@@ -368,7 +340,9 @@ def build_dataset(out_dir: str, config, progress: bool = True) -> dict[str, Any]
   _check_config(config)
   speakers = sample_speakers(
       config.num_speakers, config.seed, accents=list(config.accents),
-      variants=[v for v in available_variants() if v not in set(config.exclude_variants)],
+      variants=[v for v in available_variants() if v not in set(config.exclude_variants)] +
+      voices.generated_names(config.get("generated_variants", 0),
+                             config.get("generated_variant_seed", 0)),
       pitch_range=tuple(config.pitch_range), rate_range=tuple(config.rate_range))
   split_of = {s.id: dataset.which_set(f"{s.id}_nohash_0.wav", config.validation_percentage,
                                       config.testing_percentage) for s in speakers}
