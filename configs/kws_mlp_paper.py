@@ -54,6 +54,10 @@ def get_config() -> ml_collections.ConfigDict:
   config.augment.time_shift_frames = 0
   config.augment.time_mask_frames = 0
   config.augment.freq_mask_coeffs = 0
+  config.augment.mixup_alpha = 0.0  # Mixup of examples and targets (Beta(alpha, alpha) weights).
+  config.label_smoothing = 0.0  # Share of each target spread over the other classes.
+  # Recognition: _unknown_/_silence_ probabilities are scaled by this before the argmax.
+  config.non_keyword_weight = 1.0
 
   config.seed = 0
   config.eval_batch_size = 500

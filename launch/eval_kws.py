@@ -38,6 +38,10 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "A launch.train_kws workdir.", r
 _DATA_DIR = flags.DEFINE_string(
     "data_dir", None, "A Speech Commands-layout folder (default: both of the model's yardsticks).")
 _SPLIT = flags.DEFINE_enum("split", "test", dataset.SPLITS, "Which clips of the folder to score.")
+_NON_KEYWORD_WEIGHT = flags.DEFINE_float(
+    "non_keyword_weight", None, "Scale of the _unknown_/_silence_ probabilities before the most "
+    "probable class is taken, in (0, 1] (default: the model's config, 1 unless it says "
+    "otherwise). Smaller: fewer keywords missed, more other words accepted.")
 
 
 def main(argv):
@@ -45,9 +49,10 @@ def main(argv):
   logging.set_verbosity(logging.WARNING)  # orbax logs every restore at INFO.
   try:
     if _DATA_DIR.value:
-      result = recognizer.evaluate_folder(_WORKDIR.value, _DATA_DIR.value, _SPLIT.value)
+      result = recognizer.evaluate_folder(_WORKDIR.value, _DATA_DIR.value, _SPLIT.value,
+                                          non_keyword_weight=_NON_KEYWORD_WEIGHT.value)
     else:
-      result = recognizer.evaluate_yardsticks(_WORKDIR.value)
+      result = recognizer.evaluate_yardsticks(_WORKDIR.value, _NON_KEYWORD_WEIGHT.value)
   except (OSError, ValueError, checkpoint.CheckpointError) as e:
     cli.exit_with_error(e)
   print(json.dumps(result))

@@ -123,6 +123,27 @@ def test_augment_shifts_and_masks_with_zeros():
   np.testing.assert_array_equal(train.augment(jax.random.key(0), x, config), x)
 
 
+def test_mixup_and_label_smoothing_targets():
+  labels = jnp.asarray([0, 2, 1, 2])
+  smooth = np.asarray(train.soft_targets(labels, 3, smoothing=0.3))
+  np.testing.assert_allclose(smooth.sum(-1), 1.0, rtol=1e-6)
+  np.testing.assert_allclose(smooth[0], [0.8, 0.1, 0.1], rtol=1e-6)
+  assert train.mixup_pairs(jax.random.key(0), 4, 0.0) is None
+  lam, partner = train.mixup_pairs(jax.random.key(0), 4, 0.4)
+  again = train.mixup_pairs(jax.random.key(0), 4, 0.4)
+  np.testing.assert_array_equal(lam, again[0])  # Deterministic for a key.
+  assert sorted(np.asarray(partner).tolist()) == [0, 1, 2, 3] and ((lam >= 0) & (lam <= 1)).all()
+  x = jnp.arange(8.0).reshape(4, 2)
+  mixed = np.asarray(train.mix_examples(x, lam, partner))
+  l = np.asarray(lam)[:, None]
+  np.testing.assert_allclose(mixed, l * np.asarray(x) + (1 - l) * np.asarray(x)[np.asarray(partner)],
+                             rtol=1e-6)
+  targets = np.asarray(train.soft_targets(labels, 3, 0.0, (lam, partner)))
+  np.testing.assert_allclose(targets.sum(-1), 1.0, rtol=1e-6)
+  np.testing.assert_allclose(targets[np.arange(4), np.asarray(labels)] >= np.asarray(lam) - 1e-6,
+                             True)
+
+
 def test_search_ranks_on_validation_resumes_and_survives_divergence(monkeypatch, tmp_path):
   from v2i_jax.speech import search  # pylint: disable=g-import-not-at-top
   calls = []

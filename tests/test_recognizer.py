@@ -152,3 +152,45 @@ def test_model_without_non_keyword_classes_counts_their_clips_as_false_accepts(
   # It must name a keyword for every clip: every non-keyword clip is a false accept.
   assert report["non_keywords"]["_unknown_"]["false_accept_rate"] == 1.0
   assert report["keyword_rejection_rate"] == 0.0
+
+
+def test_decide_scales_only_the_non_keyword_classes():
+  words = ("dog", "cat", "_unknown_", "_silence_")
+  probs = np.asarray([[0.3, 0.1, 0.6, 0.0],    # _unknown_ at 1; dog once 0.6 * w < 0.3
+                      [0.05, 0.05, 0.1, 0.8],  # _silence_ even at 0.1 (0.08 > 0.05)
+                      [0.2, 0.7, 0.1, 0.0]])   # cat at any weight
+  assert recognizer_lib.decide(probs, words).tolist() == [2, 3, 1]
+  assert recognizer_lib.decide(probs, words, 0.4).tolist() == [0, 3, 1]
+  assert recognizer_lib.decide(probs, words, 0.05).tolist() == [0, 0, 1]
+  # A model without non-keyword classes: the weight changes nothing.
+  assert recognizer_lib.decide(probs[:, :2], words[:2], 0.05).tolist() == [0, 0, 1]
+
+
+@pytest.mark.parametrize("weight", [0, -0.5, 1.5, float("nan"), "high", True, None])
+def test_bad_non_keyword_weight_is_one_clear_error(weight):
+  with pytest.raises(recognizer_lib.RecognitionError, match=r"non_keyword_weight=.*\(0, 1\]"):
+    recognizer_lib.check_non_keyword_weight(weight)
+
+
+def test_lower_non_keyword_weight_misses_fewer_keywords(trained_with_non_keywords):
+  data_dir, workdir = trained_with_non_keywords
+  report = recognizer_lib.evaluate_folder(workdir, data_dir, "all", batch_size=8)
+  assert report["non_keyword_weight"] == 1.0
+  points = report["operating_points"]
+  assert list(points) == [str(w) for w in recognizer_lib.OPERATING_WEIGHTS]
+  assert points["1.0"]["accuracy"] == report["accuracy"]
+  assert points["1.0"]["_unknown_"] == report["non_keywords"]["_unknown_"]
+  rejections = [p["keyword_rejection_rate"] for p in points.values()]
+  accepts = [p["_unknown_"]["false_accept_rate"] for p in points.values()]
+  # Smaller weights: never more keywords rejected, never fewer other words accepted.
+  assert rejections == sorted(rejections, reverse=True)
+  assert accepts == sorted(accepts)
+  low = recognizer_lib.evaluate_folder(workdir, data_dir, "all", batch_size=8,
+                                       non_keyword_weight=0.05)
+  assert low["non_keyword_weight"] == 0.05
+  assert low["accuracy"] == points["0.05"]["accuracy"]
+  restored = recognizer_lib.Recognizer.restore(workdir)
+  assert restored.with_non_keyword_weight(0.2).non_keyword_weight == 0.2
+  assert restored.non_keyword_weight == 1.0
+  with pytest.raises(recognizer_lib.RecognitionError, match="non_keyword_weight"):
+    recognizer_lib.evaluate_folder(workdir, data_dir, "all", non_keyword_weight=2.0)

@@ -40,6 +40,7 @@ MIN_WORD_SECONDS = 0.08
 PAD_SECONDS = 0.1  # Quiet onsets and decays kept around a segment (never past a neighbour's).
 EVAL_BATCH_SIZE = 64
 MIN_BATCH = 8  # predict() and short transcriptions share one compiled batch size.
+OPERATING_WEIGHTS = (1.0, 0.5, 0.2, 0.1, 0.05)  # Non-keyword weights score_folder reports.
 
 
 class RecognitionError(ValueError):
@@ -64,6 +65,9 @@ class Recognizer:
   _variables: dict[str, Any]  # params and batch_stats
   # (variables, [batch, clip_samples] 16 kHz float32) -> [batch, len(words)] probabilities.
   _probabilities_fn: Callable[[dict[str, Any], jax.Array], jax.Array]
+  # The non-keyword classes' probabilities are multiplied by this before the most probable
+  # class is taken (see decide()); the training config's ``non_keyword_weight``, 1 by default.
+  non_keyword_weight: float = 1.0
 
   @classmethod
   def restore(cls, workdir: str, step: int | None = None) -> "Recognizer":
@@ -98,7 +102,17 @@ class Recognizer:
 
     return cls(words=words, mfcc_cfg=mfcc_cfg, step=int(restored_step),
                workdir=os.path.abspath(workdir), _variables=variables,
-               _probabilities_fn=probabilities)
+               _probabilities_fn=probabilities,
+               non_keyword_weight=check_non_keyword_weight(config.get("non_keyword_weight", 1.0)))
+
+  def with_non_keyword_weight(self, weight: float) -> "Recognizer":
+    """The same model with another :attr:`non_keyword_weight` (below 1: fewer keywords missed,
+    more other words and noises taken for keywords; README "Keyword classifier")."""
+    return dataclasses.replace(self, non_keyword_weight=check_non_keyword_weight(weight))
+
+  def decide(self, probabilities: np.ndarray) -> np.ndarray:
+    """``[batch, len(words)]`` probabilities -> the index of the word heard, per row."""
+    return decide(probabilities, self.words, self.non_keyword_weight)
 
   @property
   def keywords(self) -> tuple[str, ...]:
@@ -150,8 +164,8 @@ class Recognizer:
     clips = [self._clip_of(x[start:end], background) for start, end in spans]
     probs = self.probabilities(np.stack(clips))
     segments = [Segment(start / audio.SAMPLE_RATE, end / audio.SAMPLE_RATE,
-                        self.words[int(p.argmax())], float(p.max()))
-                for (start, end), p in zip(spans, probs)]
+                        self.words[int(i)], float(p[i]))
+                for (start, end), p, i in zip(spans, probs, self.decide(probs))]
     heard = [s for s in segments if dataset.is_keyword(s.word)]
     if not heard:
       raise RecognitionError(
@@ -194,6 +208,25 @@ class Recognizer:
     centre = int(np.sum(np.arange(x.size) * energy) / max(np.sum(energy), 1e-20))
     start = int(np.clip(centre - length // 2, 0, x.size - length))
     return x[start:start + length]
+
+
+def check_non_keyword_weight(weight) -> float:
+  """``weight`` as a float in (0, 1]; otherwise a RecognitionError that says so."""
+  try:
+    value = float(weight)
+  except (TypeError, ValueError):
+    value = float("nan")
+  if isinstance(weight, bool) or not 0.0 < value <= 1.0:
+    raise RecognitionError(f"non_keyword_weight={weight!r} must be a number in (0, 1]: 1 takes "
+                           "the most probable class; smaller values favour keywords.")
+  return value
+
+
+def decide(probabilities: np.ndarray, words, non_keyword_weight: float = 1.0) -> np.ndarray:
+  """The most probable class per row after the non-keyword classes' probabilities are scaled by
+  ``non_keyword_weight`` (a prior that trades missed keywords against false accepts)."""
+  scale = np.where([dataset.is_keyword(w) for w in words], 1.0, non_keyword_weight)
+  return np.argmax(np.asarray(probabilities) * scale, axis=-1)
 
 
 def background_of(x: np.ndarray, spans: list[tuple[int, int]]) -> np.ndarray:
@@ -240,9 +273,10 @@ def speech_spans(x: np.ndarray, sample_rate: int = audio.SAMPLE_RATE) -> list[tu
   return out
 
 
-def evaluate_yardsticks(workdir: str) -> dict[str, Any]:
+def evaluate_yardsticks(workdir: str, non_keyword_weight: float | None = None) -> dict[str, Any]:
   """The model of ``workdir`` on its training data's test split (``in_distribution``) and on its
-  config's ``ood_data_dir`` (``out_of_distribution``, every clip; None when not configured)."""
+  config's ``ood_data_dir`` (``out_of_distribution``, every clip; None when not configured).
+  ``non_keyword_weight`` overrides the model's (see :func:`decide`)."""
   ckpt = checkpoint.Checkpointer(os.path.join(workdir, train.CHECKPOINT_DIR), create=False)
   try:
     config = ml_collections.ConfigDict(ckpt.restore_meta()["config"])
@@ -254,13 +288,23 @@ def evaluate_yardsticks(workdir: str) -> dict[str, Any]:
                            "-m launch.build_speech_data --config configs/speech_data_ood.py")
   for folder in (config.data_dir,) + ((ood,) if ood else ()):
     dataset.words_in(folder)  # Checks the folders before the slower restore.
-  recognizer = Recognizer.restore(workdir)
+  recognizer = _restored(workdir, non_keyword_weight)
   return {"in_distribution": score_folder(recognizer, config.data_dir, "test"),
           "out_of_distribution": score_folder(recognizer, ood, "all") if ood else None}
 
 
+def _restored(workdir: str, non_keyword_weight: float | None) -> Recognizer:
+  if non_keyword_weight is not None:
+    check_non_keyword_weight(non_keyword_weight)  # Before the slower restore.
+  recognizer = Recognizer.restore(workdir)
+  if non_keyword_weight is None:
+    return recognizer
+  return recognizer.with_non_keyword_weight(non_keyword_weight)
+
+
 def evaluate_folder(workdir: str, data_dir: str, split: str = "test",
-                    batch_size: int = EVAL_BATCH_SIZE) -> dict[str, Any]:
+                    batch_size: int = EVAL_BATCH_SIZE,
+                    non_keyword_weight: float | None = None) -> dict[str, Any]:
   """Scores every clip of a Speech Commands-layout folder with the model of ``workdir``.
 
   ``split`` picks the files (``train``, ``validation``, ``test`` by the folder's lists or
@@ -274,7 +318,7 @@ def evaluate_folder(workdir: str, data_dir: str, split: str = "test",
     'false_accept_rate'}}, 'per_word': {word: {'accuracy', 'count'}}, 'skipped_words', ...}``.
   """
   dataset.words_in(data_dir)  # Checks the folder before the slower restore.
-  return score_folder(Recognizer.restore(workdir), data_dir, split, batch_size)
+  return score_folder(_restored(workdir, non_keyword_weight), data_dir, split, batch_size)
 
 
 def score_folder(recognizer: Recognizer, data_dir: str, split: str = "test",
@@ -303,21 +347,33 @@ def score_folder(recognizer: Recognizer, data_dir: str, split: str = "test",
   bar.close()
   label_ids = np.asarray([label for _, label in clips])
   keyword_rows = np.asarray([dataset.is_keyword(labels[i]) for i in label_ids])
-  report = train.classification_report(np.log(np.maximum(probabilities[keyword_rows], 1e-30)),
+  is_keyword = np.asarray([dataset.is_keyword(w) for w in recognizer.words])
+  weighted = probabilities * np.where(is_keyword, 1.0, recognizer.non_keyword_weight)
+  report = train.classification_report(np.log(np.maximum(weighted[keyword_rows], 1e-30)),
                                        label_ids[keyword_rows], recognizer.words)
-  heard_keyword = np.asarray([dataset.is_keyword(w) for w in recognizer.words])[
-      probabilities.argmax(-1)]
-  non_keywords = {}
-  for name in dataset.NON_KEYWORDS:
-    rows = label_ids == labels.index(name)
-    if rows.any():
-      non_keywords[name] = {"count": int(rows.sum()),
-                            "false_accept_rate": float(heard_keyword[rows].mean())}
+
+  def operating_point(weight):
+    heard = decide(probabilities, recognizer.words, weight)
+    point = {"accuracy": float((heard == label_ids)[keyword_rows].mean()),
+             "keyword_rejection_rate": float(1.0 - is_keyword[heard][keyword_rows].mean())}
+    for name in dataset.NON_KEYWORDS:
+      rows = label_ids == labels.index(name)
+      if rows.any():
+        point[name] = {"count": int(rows.sum()),
+                       "false_accept_rate": float(is_keyword[heard][rows].mean())}
+    return point
+
+  chosen = operating_point(recognizer.non_keyword_weight)
   return {
-      "accuracy": report["accuracy"],  # Over keyword clips: the right keyword heard.
+      "accuracy": chosen["accuracy"],  # Over keyword clips: the right keyword heard.
       "count": report["count"],
-      "keyword_rejection_rate": float(1.0 - heard_keyword[keyword_rows].mean()),
-      "non_keywords": non_keywords,  # Clips of no keyword heard as some keyword.
+      "keyword_rejection_rate": chosen["keyword_rejection_rate"],
+      # Clips of no keyword heard as some keyword.
+      "non_keywords": {name: chosen[name] for name in dataset.NON_KEYWORDS if name in chosen},
+      "non_keyword_weight": recognizer.non_keyword_weight,
+      # The trade-off: the same scores at other non-keyword weights.
+      "operating_points": {str(w): operating_point(w) for w in OPERATING_WEIGHTS
+                           if any(not dataset.is_keyword(x) for x in recognizer.words)},
       "per_word": {w: v for w, v in report["per_word"].items() if v["count"]},
       "skipped_words": sorted(set(folder_words) - set(recognizer.keywords)),
       "split": split,

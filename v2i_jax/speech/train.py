@@ -132,6 +132,34 @@ def augment(rng: jax.Array, x: jax.Array, config: ml_collections.ConfigDict) -> 
   return x
 
 
+def mixup_pairs(rng: jax.Array, batch: int, alpha: float
+                ) -> tuple[jax.Array, jax.Array] | None:
+  """Mixup (Zhang et al. 2018): a weight ``lam ~ Beta(alpha, alpha)`` per example and a partner
+  (a random permutation of the batch), or None when ``alpha`` is 0."""
+  if not alpha:
+    return None
+  lam_rng, perm_rng = jax.random.split(rng)
+  lam = jax.random.beta(lam_rng, alpha, alpha, (batch,))
+  return lam, jax.random.permutation(perm_rng, batch)
+
+
+def mix_examples(x: jax.Array, lam: jax.Array, partner: jax.Array) -> jax.Array:
+  """``lam * x + (1 - lam) * x[partner]``, example by example."""
+  lam = lam.reshape((-1,) + (1,) * (x.ndim - 1)).astype(x.dtype)
+  return lam * x + (1.0 - lam) * x[partner]
+
+
+def soft_targets(labels: jax.Array, num_classes: int, smoothing: float = 0.0,
+                 mix: tuple[jax.Array, jax.Array] | None = None) -> jax.Array:
+  """One-hot targets, smoothed (``1 - smoothing`` on the label, the rest spread evenly) and,
+  with ``mix = (lam, partner)``, mixed like :func:`mix_examples` mixes the inputs."""
+  targets = optax.smooth_labels(jax.nn.one_hot(labels, num_classes), smoothing)
+  if mix is None:
+    return targets
+  lam, partner = mix
+  return lam[:, None] * targets + (1.0 - lam[:, None]) * targets[partner]
+
+
 def train_step(state: TrainState, batch: dict[str, jax.Array], *,
                config: ml_collections.ConfigDict,
                schedule: optax.Schedule) -> tuple[TrainState, dict[str, jax.Array]]:
@@ -140,12 +168,21 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], *,
   augment_rng, dropout_rng = jax.random.split(rng)
   features = augment(augment_rng, batch["features"], config)
   labels = batch["label"]
+  smoothing = config.get("label_smoothing", 0.0)
+  mix = mixup_pairs(jax.random.fold_in(augment_rng, 1), labels.shape[0],
+                    config.augment.get("mixup_alpha", 0.0))
+  if mix is not None:
+    features = mix_examples(features, *mix)
 
   def loss_fn(params):
     logits, updates = state.apply_fn(
         {"params": params, "batch_stats": state.batch_stats}, features, train=True,
         mutable=["batch_stats"], rngs={"dropout": dropout_rng})
-    cross_entropy = optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+    if mix is None and not smoothing:
+      cross_entropy = optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+    else:
+      targets = soft_targets(labels, logits.shape[-1], smoothing, mix)
+      cross_entropy = optax.softmax_cross_entropy(logits, targets).mean()
     loss = cross_entropy + config.weight_decay * l2_penalty(params)
     return loss, (cross_entropy, logits, updates["batch_stats"])
 
