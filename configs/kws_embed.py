@@ -9,9 +9,15 @@ them (two 3-tap convs of 128 with batch norm, max + mean over time, dropout 0.2)
 triangular cycle (2,000 updates), random shifts of one window; classes for other words and
 noise (_unknown_, _silence_); two channel-augmented copies of the training clips.
 
-Measured (README "Keyword classifier"; 2-core AVX-512 EPYC): out-of-distribution accuracy
-0.883, in distribution 0.955; validation 0.957 (the MLP head of configs/kws_embed_mlp.py: 0.860
-/ 0.954, validation 0.939).
+A segment is taken for a keyword unless ``_unknown_``/``_silence_`` win after their
+probabilities are scaled by ``non_keyword_weight`` (0.2): the largest weight of
+recognizer.OPERATING_WEIGHTS that misses at most 3% of the out-of-distribution yardstick's
+keywords (the issue's operating point; chosen on that yardstick, so the reserved check from
+outside is the honest number).
+
+Measured (README "Keyword classifier"; 2-core AVX2-only AMD EPYC; data of
+configs/speech_data.py): out-of-distribution accuracy 0.887 (0.862 at weight 1), 2.4% of its
+keywords missed, other words taken for keywords 32%, noise 13%; validation 0.947.
 """
 
 import ml_collections
@@ -24,6 +30,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.mfcc = ml_collections.ConfigDict(dict(
       kind="speech_embedding", clip_samples=16000, context_samples=4000))
   config.non_keywords = ("_unknown_", "_silence_")
+  config.non_keyword_weight = 0.2
   config.model = ml_collections.ConfigDict(dict(
       name="temporal_cnn", widths=(128, 128), kernel=3, dropout_rate=0.2))
   config.schedule.step_size = 1000

@@ -33,6 +33,10 @@ def get_config() -> ml_collections.ConfigDict:
   config.noise_probability = 0.0  # The channel adds the noise.
   config.babble_talkers = 4  # Of held-out voices (the build's own speakers).
   config.unknown_words = words.HELD_OUT_UNKNOWN_WORDS
+  # Fixed here, whatever the training data's defaults become: the yardstick must not move.
+  config.unknown_clips_per_speaker = 3
+  config.silence_clips_per_speaker = 1
+  config.generated_variants = 0
 
   config.channel = ml_collections.ConfigDict()
   config.channel.reverb_probability = 0.5

@@ -40,7 +40,7 @@ MIN_WORD_SECONDS = 0.08
 PAD_SECONDS = 0.1  # Quiet onsets and decays kept around a segment (never past a neighbour's).
 EVAL_BATCH_SIZE = 64
 MIN_BATCH = 8  # predict() and short transcriptions share one compiled batch size.
-OPERATING_WEIGHTS = (1.0, 0.5, 0.2, 0.1, 0.05)  # Non-keyword weights score_folder reports.
+OPERATING_WEIGHTS = (1.0, 0.5, 0.3, 0.2, 0.1, 0.05)  # Non-keyword weights score_folder reports.
 
 
 class RecognitionError(ValueError):
