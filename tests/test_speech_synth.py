@@ -250,6 +250,16 @@ def test_same_seed_gives_identical_bytes_in_fresh_processes(tmp_path):
   assert first[noise] != other_seed[noise]  # ...and other noise.
 
 
+def test_a_build_after_other_speech_in_the_process_equals_a_fresh_build(tmp_path):
+  fresh = _build_in_subprocess(str(tmp_path / "a"), seed=7)
+  synth.synthesize("hello there", synth.sample_speakers(1, seed=3)[0])  # The engine has spoken.
+  config = tiny_config(num_speakers=4, seed=7, accents=["en-us"],
+                       exclude_variants=[v for v in synth.available_variants()
+                                         if v not in DETERMINISM_VARIANTS])
+  synth.build_dataset(str(tmp_path / "b"), config, progress=False)
+  assert _digests(str(tmp_path / "b")) == fresh
+
+
 def test_launch_script_builds_and_reports(tmp_path):
   out = str(tmp_path / "speech")
   cmd = [sys.executable, "-m", "launch.build_speech_data",

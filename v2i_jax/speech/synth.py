@@ -118,6 +118,7 @@ class _Espeak:
     self._lib.espeak_SetSynthCallback(self._callback)
     self._lib.espeak_SetParameter(_ESPEAK_VOLUME, _VOLUME, 0)
     self._lock = threading.Lock()
+    self.spoken = False  # Whether anything was said: later output depends on it.
 
   def _collect(self, samples, n, events):
     del events
@@ -128,6 +129,7 @@ class _Espeak:
   def speak(self, text: str, voice: str, pitch: int, rate: int, rand_seed: int) -> np.ndarray:
     """int16 samples at ``self.sample_rate``."""
     with self._lock:
+      self.spoken = True
       # Breathy voices (whisper, f2-f5, ...) draw noise from a generator espeak-ng seeds from
       # the clock at start-up; seeding it per call makes them reproducible.
       self._lib.espeak_ng_SetRandSeed(ctypes.c_long(rand_seed))
@@ -287,9 +289,6 @@ def make_background_noise(seconds: float, seed: int) -> dict[str, np.ndarray]:
   return {name: (0.1 * _unit_rms(x)).astype(np.float32) for name, x in noises.items()}
 
 
-
-
-
 def make_babble(seconds: float, seed: int, talkers: int,
                 speakers: Sequence[Speaker]) -> np.ndarray:
   """``talkers`` voices of ``speakers`` talking at once (sentences back to back, each voice at
@@ -308,6 +307,14 @@ def make_babble(seconds: float, seed: int, talkers: int,
       filled += x.size + int(rng.integers(800, 4000))
     mix += _unit_rms(track + 1e-9) * 10 ** (rng.uniform(-6.0, 0.0) / 20)
   return (0.1 * _unit_rms(mix)).astype(np.float32)
+
+
+def _build_in_fresh_process(out_dir: str, config, progress: bool) -> dict[str, Any]:
+  import concurrent.futures  # pylint: disable=g-import-not-at-top
+  import multiprocessing  # pylint: disable=g-import-not-at-top
+  with concurrent.futures.ProcessPoolExecutor(
+      1, mp_context=multiprocessing.get_context("spawn")) as pool:
+    return pool.submit(build_dataset, out_dir, config, progress).result()
 
 
 def _unit_rms(x: np.ndarray) -> np.ndarray:
@@ -332,6 +339,10 @@ def build_dataset(out_dir: str, config, progress: bool = True) -> dict[str, Any]
   if existing is not None and existing.get("config") == identity and existing.get(
       "generator_version") == GENERATOR_VERSION:
     return _summary(out_dir, existing, seconds=time.time() - started, skipped=True)
+  if _engine.cache_info().currsize and _engine().spoken:
+    # espeak-ng's output depends on what it said before in this process: build in a fresh one,
+    # so that a data set is the same however it is built (launch.quickstart builds two in a row).
+    return _build_in_fresh_process(out_dir, config, progress)
   if existing is None and os.path.isdir(out_dir) and os.listdir(out_dir):
     raise SynthError(f"{out_dir} exists and is not a data set built by this tool (no "
                      f"{INFO_FILE} of ours); pass an empty or new output folder.")
@@ -580,7 +591,6 @@ def _info(identity, words, speakers, split_of, clips_per_word, noise_names, seco
 def _summary(out_dir, info, seconds, skipped):
   return {"out_dir": out_dir, "skipped": skipped, "seconds": round(seconds, 2),
           **{k: info[k] for k in ("clips", "clips_per_split", "speakers_per_split", "words")}}
-
 
 
 # --------------------------------------------------------------------------------------------
