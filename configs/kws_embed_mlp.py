@@ -17,5 +17,5 @@ def get_config() -> ml_collections.ConfigDict:
   config = kws_embed.get_config()
   config.non_keyword_weight = 0.3  # Its own 3%-miss point (configs/kws_embed.py says how).
   config.model = ml_collections.ConfigDict(dict(
-      name="mlp", hidden_sizes=(256, 128), dropout_rate=0.2))
+      name="mlp", hidden_sizes=(256, 128), dropout_rate=0.2, ensemble=1))
   return config

@@ -98,3 +98,25 @@ def test_temporal_cnn_pools_over_time_and_builds_from_config():
   x = jax.random.normal(jax.random.key(1), (2, 9, 96))
   logits = model.apply(variables, x, train=False)
   assert logits.shape == (2, 5) and bool(jnp.all(jnp.isfinite(logits)))
+
+
+def test_ensemble_trains_members_apart_and_evaluates_their_mean():
+  config = ml_collections.ConfigDict(dict(name="temporal_cnn", widths=(8,), kernel=3,
+                                          dropout_rate=0.0, ensemble=3))
+  model = models.build_model(config, 4)
+  variables = _init(model, (2, 9, 12))
+  assert sorted(variables["params"]) == ["members_0", "members_1", "members_2"]
+  kernels = [variables["params"][f"members_{i}"]["Dense_0"]["kernel"] for i in range(3)]
+  assert not np.allclose(kernels[0], kernels[1])  # Each member initialised on its own.
+  x = jax.random.normal(jax.random.key(1), (2, 9, 12))
+  per_member, _ = model.apply(variables, x, train=True, mutable=["batch_stats"])
+  assert per_member.shape == (3, 2, 4)
+  single = models.build_model(ml_collections.ConfigDict(dict(config.to_dict(), ensemble=1)), 4)
+  probs = [jax.nn.softmax(single.apply({k: v[f"members_{i}"] for k, v in variables.items()},
+                                       x, train=False)) for i in range(3)]
+  mean_log = model.apply(variables, x, train=False)
+  assert mean_log.shape == (2, 4)
+  np.testing.assert_allclose(jax.nn.softmax(mean_log), np.mean(probs, axis=0), atol=1e-6)
+  for bad in (0, 1.5, "3", True):
+    with pytest.raises(ValueError, match="config.model.ensemble"):
+      models.build_model(ml_collections.ConfigDict(dict(config.to_dict(), ensemble=bad)), 4)

@@ -194,3 +194,16 @@ def test_lower_non_keyword_weight_misses_fewer_keywords(trained_with_non_keyword
   assert restored.non_keyword_weight == 1.0
   with pytest.raises(recognizer_lib.RecognitionError, match="non_keyword_weight"):
     recognizer_lib.evaluate_folder(workdir, data_dir, "all", non_keyword_weight=2.0)
+
+
+def test_ensemble_model_trains_restores_and_recognises(trained, tmp_path):
+  from v2i_jax.speech import train
+  config, data_dir, cache_dir = trained[0], trained[1], trained[2]
+  config = config.copy_and_resolve_references()
+  config.model.ensemble = 2
+  train.train_and_evaluate(config, str(tmp_path / "ensemble"))
+  recognizer = recognizer_lib.Recognizer.restore(str(tmp_path / "ensemble"))
+  clips = [_word(w, 30 + i) for i, w in enumerate(kws_fixtures.WORDS)]
+  probs = recognizer.probabilities(np.stack([audio.fit_length(c, 16000) for c in clips]))
+  np.testing.assert_allclose(probs.sum(-1), 1.0, atol=1e-5)
+  assert [recognizer.predict(c, top_k=1)[0][0] for c in clips] == list(kws_fixtures.WORDS)

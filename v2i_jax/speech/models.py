@@ -90,11 +90,34 @@ class TemporalCNN(nn.Module):
     return nn.Dense(self.num_classes)(x)
 
 
+class Ensemble(nn.Module):
+  """Copies of one classifier, each initialised (and dropped out) on its own.
+
+  With ``train`` it returns every copy's logits, ``[len(members), batch, classes]``, so that each
+  learns from its own loss; otherwise the log of their mean probabilities, ``[batch, classes]``
+  (softmax of it is the mean), so evaluation and the recogniser see one classifier."""
+  members: Sequence[nn.Module]
+
+  def __call__(self, features: jnp.ndarray, train: bool = False) -> jnp.ndarray:
+    logits = jnp.stack([member(features, train) for member in self.members])
+    if train:
+      return logits
+    return nn.logsumexp(nn.log_softmax(logits, axis=-1), axis=0) - jnp.log(len(self.members))
+
+
 MODELS = ("mlp", "cnn", "temporal_cnn")
 
 
 def build_model(model_config: ml_collections.ConfigDict, num_classes: int) -> nn.Module:
-  """The classifier ``model_config.name`` describes (``config.model`` of a kws config)."""
+  """The classifier ``model_config.name`` describes (``config.model`` of a kws config); with
+  ``model_config.ensemble`` > 1, an :class:`Ensemble` of that many."""
+  size = model_config.get("ensemble", 1)
+  if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+    raise ValueError(f"config.model.ensemble={size!r} must be a whole number >= 1 (1: one model).")
+  if size > 1:
+    single = ml_collections.ConfigDict(model_config.to_dict())
+    single.ensemble = 1
+    return Ensemble(members=tuple(build_model(single, num_classes) for _ in range(size)))
   if model_config.name == "mlp":
     return MLP(hidden_sizes=tuple(model_config.hidden_sizes), num_classes=num_classes,
                dropout_rate=model_config.get("dropout_rate", 0.0))

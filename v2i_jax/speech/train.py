@@ -178,20 +178,26 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], *,
     logits, updates = state.apply_fn(
         {"params": params, "batch_stats": state.batch_stats}, features, train=True,
         mutable=["batch_stats"], rngs={"dropout": dropout_rng})
+    # [members, batch, classes]: one member unless the model is a models.Ensemble.
+    members = logits if logits.ndim == 3 else logits[None]
     if mix is None and not smoothing:
-      cross_entropy = optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+      per_example = optax.softmax_cross_entropy_with_integer_labels(
+          members, jnp.broadcast_to(labels, members.shape[:-1]))
     else:
-      targets = soft_targets(labels, logits.shape[-1], smoothing, mix)
-      cross_entropy = optax.softmax_cross_entropy(logits, targets).mean()
-    loss = cross_entropy + config.weight_decay * l2_penalty(params)
-    return loss, (cross_entropy, logits, updates["batch_stats"])
+      targets = soft_targets(labels, members.shape[-1], smoothing, mix)
+      per_example = optax.softmax_cross_entropy(members, jnp.broadcast_to(targets, members.shape))
+    cross_entropy = per_example.mean()
+    # Each member's own loss, summed: the weight decay weighs on each as on a single model.
+    loss = per_example.mean(axis=-1).sum() + config.weight_decay * l2_penalty(params)
+    probabilities = jax.nn.softmax(members, axis=-1).mean(axis=0)
+    return loss, (cross_entropy, probabilities, updates["batch_stats"])
 
-  (loss, (cross_entropy, logits, batch_stats)), grads = jax.value_and_grad(
+  (loss, (cross_entropy, probabilities, batch_stats)), grads = jax.value_and_grad(
       loss_fn, has_aux=True)(state.params)
   metrics = {
       "loss": loss,
       "cross_entropy": cross_entropy,
-      "accuracy": jnp.mean(jnp.argmax(logits, -1) == labels),
+      "accuracy": jnp.mean(jnp.argmax(probabilities, -1) == labels),
       "learning_rate": schedule(state.step),
       "grad_norm": optax.global_norm(grads),
   }
