@@ -225,8 +225,12 @@ def check_non_keyword_weight(weight) -> float:
 def decide(probabilities: np.ndarray, words, non_keyword_weight: float = 1.0) -> np.ndarray:
   """The most probable class per row after the non-keyword classes' probabilities are scaled by
   ``non_keyword_weight`` (a prior that trades missed keywords against false accepts)."""
-  scale = np.where([dataset.is_keyword(w) for w in words], 1.0, non_keyword_weight)
-  return np.argmax(np.asarray(probabilities) * scale, axis=-1)
+  return np.argmax(np.asarray(probabilities) * _class_scale(words, non_keyword_weight), axis=-1)
+
+
+def _class_scale(words, non_keyword_weight: float) -> np.ndarray:
+  """Per class: 1 for a keyword, ``non_keyword_weight`` for ``_unknown_``/``_silence_``."""
+  return np.where([dataset.is_keyword(w) for w in words], 1.0, non_keyword_weight)
 
 
 def background_of(x: np.ndarray, spans: list[tuple[int, int]]) -> np.ndarray:
@@ -348,7 +352,7 @@ def score_folder(recognizer: Recognizer, data_dir: str, split: str = "test",
   label_ids = np.asarray([label for _, label in clips])
   keyword_rows = np.asarray([dataset.is_keyword(labels[i]) for i in label_ids])
   is_keyword = np.asarray([dataset.is_keyword(w) for w in recognizer.words])
-  weighted = probabilities * np.where(is_keyword, 1.0, recognizer.non_keyword_weight)
+  weighted = probabilities * _class_scale(recognizer.words, recognizer.non_keyword_weight)
   report = train.classification_report(np.log(np.maximum(weighted[keyword_rows], 1e-30)),
                                        label_ids[keyword_rows], recognizer.words)
 
@@ -372,8 +376,8 @@ def score_folder(recognizer: Recognizer, data_dir: str, split: str = "test",
       "non_keywords": {name: chosen[name] for name in dataset.NON_KEYWORDS if name in chosen},
       "non_keyword_weight": recognizer.non_keyword_weight,
       # The trade-off: the same scores at other non-keyword weights.
-      "operating_points": {str(w): operating_point(w) for w in OPERATING_WEIGHTS
-                           if any(not dataset.is_keyword(x) for x in recognizer.words)},
+      "operating_points": ({str(w): operating_point(w) for w in OPERATING_WEIGHTS}
+                           if not is_keyword.all() else {}),
       "per_word": {w: v for w, v in report["per_word"].items() if v["count"]},
       "skipped_words": sorted(set(folder_words) - set(recognizer.keywords)),
       "split": split,
