@@ -127,18 +127,31 @@ def measure_torch(config_name: str) -> dict:
 
     def __init__(self):
       super().__init__()
-      layers = [nn.ConvTranspose2d(z_dim + e, g_ch[0], 4, 1, 0, bias=False),
-                nn.BatchNorm2d(g_ch[0]), nn.ReLU()]
-      for c_in, c_out in zip(g_ch, g_ch[1:]):
-        layers += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out),
-                   nn.ReLU()]
-      layers += [nn.ConvTranspose2d(g_ch[-1], 3, 4, 2, 1, bias=False), nn.Tanh()]
-      self.net = nn.Sequential(*layers)
+      self.convs = nn.ModuleList(
+          [nn.ConvTranspose2d(z_dim + e, g_ch[0], 4, 1, 0, bias=False)]
+          + [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False)
+             for c_in, c_out in zip(g_ch, g_ch[1:])])
+      self.norms = nn.ModuleList([nn.BatchNorm2d(c) for c in g_ch])
+      self.rgb = nn.ConvTranspose2d(g_ch[-1], 3, 4, 2, 1, bias=False)
+      # config.g_conditional_bn: a shared Linear + ReLU of the caption, then per BN a gain and
+      # a bias (Linear each), as the Flax generator has them.
+      self.cbn = None
+      if config.g_conditional_bn:
+        self.cbn = nn.Linear(e, models.CBN_FEATURES)
+        self.gains = nn.ModuleList([nn.Linear(models.CBN_FEATURES, c) for c in g_ch])
+        self.biases = nn.ModuleList([nn.Linear(models.CBN_FEATURES, c) for c in g_ch])
 
     def forward(self, z, text):
       text = text + config.noise_std * torch.randn_like(text)
       x = torch.cat([z, text], 1)[:, :, None, None].contiguous(memory_format=torch.channels_last)
-      return self.net(x)
+      cond = torch.relu(self.cbn(text)) if self.cbn is not None else None
+      for i, (conv, norm) in enumerate(zip(self.convs, self.norms)):
+        x = norm(conv(x))
+        if cond is not None:
+          x = (x * (1.0 + self.gains[i](cond))[:, :, None, None]
+               + self.biases[i](cond)[:, :, None, None])
+        x = torch.relu(x)
+      return torch.tanh(self.rgb(x))
 
   class Discriminator(nn.Module):
 
@@ -198,8 +211,23 @@ def measure_torch(config_name: str) -> dict:
   labels = torch.from_numpy(rng.integers(0, max(config.d_classes, 1), b))
   ema = ([p.detach().clone() for p in g.parameters()] if config.g_ema_decay > 0 else None)
 
+  extra = config.l1_samples - 1 if config.l1_weight > 0 else 0
+  rows = int(round(b * config.l1_samples_fraction)) if extra else 0
+  factor = 64 // config.l1_resolution
+  # config.l1_resolution: the L1 term compares box-averaged images.
+  l1_view = (lambda x: x) if factor <= 1 else (lambda x: nn.functional.avg_pool2d(x, factor))
+
   def step():
-    fake = g(torch.randn(b, z_dim), right)
+    z = torch.randn(b, z_dim)
+    if rows:  # config.l1_samples: each of the first rows trains on the nearest of k draws of z.
+      with torch.no_grad():
+        candidates = torch.cat([z[:rows, None], torch.randn(rows, extra, z_dim)], 1)
+        pictures = l1_view(g(candidates.flatten(0, 1),
+                             right[:rows].repeat_interleave(extra + 1, 0)))
+        distances = (pictures.view(rows, extra + 1, *pictures.shape[1:])
+                     - l1_view(real[:rows])[:, None]).abs().mean((2, 3, 4))
+        z[:rows] = candidates[torch.arange(rows), distances.argmin(1)]
+    fake = g(z, right)
     real_features, fake_features = d.trunk(real), d.trunk(fake.detach())
     d_loss = (bce(d.score(real_features, right), ones)
               + 0.5 * (bce(d.score(real_features, wrong), zeros)
@@ -211,16 +239,11 @@ def measure_torch(config_name: str) -> dict:
     d.requires_grad_(False)
     fake_features = d.trunk(fake)
     g_loss = bce(d.score(fake_features, right), ones) + d.class_loss(fake_features, labels)
-    extra = config.l1_samples - 1
-    if config.l1_weight > 0 and extra > 0:
-      # config.l1_samples: the best of l1_samples samples of a caption for the first rows.
-      rows = int(round(b * config.l1_samples_fraction))
-      more = g(torch.randn(rows * extra, z_dim), right[:rows].repeat_interleave(extra, 0))
-      candidates = torch.cat([fake[:rows, None], more.view(rows, extra, 3, 64, 64)], 1)
-      distances = (candidates - real[:rows, None]).abs().mean((2, 3, 4))
-      g_loss = g_loss + config.l1_weight * distances.min(1).values.mean()
+    if rows:
+      g_loss = g_loss + config.l1_weight * (
+          l1_view(fake[:rows]) - l1_view(real[:rows])).abs().mean()
     elif config.l1_weight > 0:  # pix2pix's L1 term towards the caption's image.
-      g_loss = g_loss + config.l1_weight * (fake - real).abs().mean()
+      g_loss = g_loss + config.l1_weight * (l1_view(fake) - l1_view(real)).abs().mean()
     g_opt.zero_grad(set_to_none=True)
     g_loss.backward()
     g_opt.step()

@@ -38,6 +38,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.noise_std = 0.001
   config.augmentation_features = 128
   config.augmentation_kl_weight = 2.0  # StackGAN's KL coefficient; unused by "noise".
+  # True: conditional batch norm in G (a caption-dependent scale and shift after every BN,
+  # BigGAN's form), so the caption steers every layer; False: the paper (caption in z only).
+  config.g_conditional_bn = False
   # D as the paper has it: batch norm in the trunk and a head that is linear in [image features;
   # text map], i.e. logit = f(image) + g(caption), which cannot score matching. "layer" / True
   # are the fixes (v2i_jax.image.models.Discriminator); gan_quick uses them.
@@ -52,12 +55,15 @@ def get_config() -> ml_collections.ConfigDict:
   config.d_projection = False
   # > 0: pix2pix's L1 term in G's loss, l1_weight * mean |G(z, caption) - the caption's image|.
   config.l1_weight = 0.0
-  # > 1: the L1 term takes, for l1_samples_fraction of the batch (its first rows), the closest
-  # of this many samples (other z) of the caption to its real image, instead of the one sample:
-  # best-of-many / IMLE-like, so z spreads over the caption's artworks instead of L1 averaging
-  # them into one blur. The other rows get no L1 term.
+  # > 1: each of the first rows (l1_samples_fraction of the batch) trains on the nearest of this
+  # many draws of z to its real image (picked by a pass of G without gradients): best-of-many /
+  # IMLE-like, so z spreads over the caption's artworks instead of L1 averaging them into one
+  # blur. The other rows get no L1 term.
   config.l1_samples = 1
   config.l1_samples_fraction = 0.25
+  # The L1 term compares images box-averaged to this size (64 = full resolution): a coarse
+  # target pulls layout and colour and leaves the detail to D instead of averaging it to blur.
+  config.l1_resolution = 64
   # "bce" (the paper's, from logits) or "hinge" (Miyato et al.; Lim & Ye), for D and G alike.
   config.loss = "bce"
   # DiffAugment (Zhao et al. 2020) of every image D sees, e.g. ("color", "translation",

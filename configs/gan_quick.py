@@ -9,6 +9,11 @@ measured with launch.eval_gan; conditional accuracy on the 35 keyword captions):
 - an EMA of G's weights for sampling: -> 0.246;
 - a projection term in D's logit: -> 0.286;
 - pix2pix's L1 term pulling G(z, caption) towards the caption's image, weight 50: -> 0.53.
+Then, on the stricter judge that can say "none of these" (README "GAN: the stricter
+yardstick"; 2-core Intel Xeon with AVX-512, judge trained there):
+- conditional batch norm in G (the caption scales and shifts every BN): 0.163 -> 0.221;
+- the L1 term on 16x16 box averages instead of full resolution (layout and colour; D judges
+  the detail): -> 0.282, feature-FID 41.0 -> 33.5.
 Keyword images (the words the voice model knows) appear 25 times per epoch, about half of each
 batch.
 
@@ -28,6 +33,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.d_classes = 36
   config.d_projection = True
   config.l1_weight = 50.0
+  config.l1_resolution = 16
+  config.g_conditional_bn = True
   config.g_ema_decay = 0.995
   config.keyword_repeats = 25
   config.num_train_steps = 2000

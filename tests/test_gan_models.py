@@ -206,3 +206,27 @@ def test_spectral_discriminator_bounds_its_kernels():
     v = matrix @ u / np.linalg.norm(matrix @ u)
     np.testing.assert_allclose(v @ matrix @ u, np.linalg.svd(matrix, compute_uv=False)[0],
                                rtol=0.05)
+
+
+def test_conditional_batch_norm_starts_as_plain_g_and_steers_every_layer():
+  """Zero-initialised gains and biases: a fresh conditional-BN G paints what the plain G with
+  the same shared weights paints; once they are non-zero, they change the picture."""
+  rngs = {"params": jax.random.PRNGKey(0), "conditioning": jax.random.PRNGKey(1)}
+  z = jax.random.normal(jax.random.PRNGKey(2), (B, Z))
+  text = jax.random.normal(jax.random.PRNGKey(3), (B, E))
+  plain, cbn = models.Generator(width=0.125), models.Generator(width=0.125, conditional_bn=True)
+  plain_vars = plain.init(rngs, z, text, train=False)
+  cbn_vars = cbn.init(rngs, z, text, train=False)
+  extra = set(cbn_vars["params"]) - set(plain_vars["params"])
+  assert extra == {"cbn_shared"} | {f"{n}_{k}" for n in ("project_bn", "up1_bn", "up2_bn",
+                                                          "up3_bn") for k in ("gain", "bias")}
+  shared = dict(cbn_vars["params"], **plain_vars["params"])
+  variables = {"params": shared, "batch_stats": plain_vars["batch_stats"]}
+  run = lambda module, v, t: module.apply(v, z, t, train=False, rngs=rngs)[0]
+  np.testing.assert_allclose(run(cbn, variables, text), run(plain, plain_vars, text), atol=1e-6)
+  # A non-zero gain kernel on the last BN (a caption-dependent scale) changes the picture.
+  params = dict(shared)
+  params["up3_bn_gain"] = {"kernel": jnp.ones_like(shared["up3_bn_gain"]["kernel"]),
+                           "bias": shared["up3_bn_gain"]["bias"]}
+  moved = run(cbn, {**variables, "params": params}, text)
+  assert float(jnp.abs(moved - run(cbn, variables, text)).max()) > 1e-3

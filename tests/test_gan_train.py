@@ -223,14 +223,16 @@ def test_classifier_head_and_l1_term(compilation_cache_dir):
 
 
 def test_hinge_loss_diff_augment_and_mode_seeking_step(compilation_cache_dir):
-  """The recipe options train on the 2-device mesh: finite losses, the mode-seeking metric, the
-  same result for the same seed, and config typos named."""
+  """The recipe options (hinge, DiffAugment, mode seeking, best-of-3 L1 at 16x16, conditional
+  BN in G) train on the 2-device mesh: finite losses, the mode-seeking metric, the same result
+  for the same seed, and config typos named."""
   del compilation_cache_dir
   config = gan_tiny.get_config()
   config.loss = "hinge"
   config.diff_augment = ("color", "translation", "cutout")
   config.mode_seeking_weight = 1.0
-  config.l1_weight, config.l1_samples = 1.0, 3
+  config.l1_weight, config.l1_samples, config.l1_resolution = 1.0, 3, 16
+  config.g_conditional_bn = True
   mesh = mesh_lib.make_mesh()
   batch = mesh_lib.shard_batch(next(train.synthetic_batches(config)), mesh)
   rng = mesh_lib.replicate(jax.random.PRNGKey(1), mesh)
@@ -250,8 +252,18 @@ def test_hinge_loss_diff_augment_and_mode_seeking_step(compilation_cache_dir):
   for field, value, message in (("loss", "wgan", "use one of"),
                                 ("diff_augment", ("flip",), "unknown DiffAugment parts"),
                                 ("mode_seeking_weight", -1.0, "use 0"),
-                                ("l1_samples", 0, "use 1")):
+                                ("l1_samples", 0, "use 1"),
+                                ("l1_resolution", 48, "a power of 2")):
     bad = gan_tiny.get_config()
     bad[field] = value
     with pytest.raises(train.GANConfigError, match=message):
       train.check_config(bad)
+
+
+def test_box_downsample_averages_blocks():
+  images = np.arange(2 * 8 * 8 * 3, dtype=np.float32).reshape(2, 8, 8, 3)
+  small = np.asarray(train.box_downsample(images, 2))
+  assert small.shape == (2, 2, 2, 3)
+  np.testing.assert_allclose(small[1, 0, 1], images[1, :4, 4:].mean(axis=(0, 1)))
+  assert train.box_downsample(images, 8) is images  # full size: unchanged
+

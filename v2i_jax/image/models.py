@@ -25,6 +25,8 @@ D_CHANNELS = (64, 128, 256, 512)
 TEXT_FEATURES = 256
 TEXT_CHANNELS = TEXT_FEATURES // 16
 IMAGE_SIZE = 64
+# Width of G's shared caption layer under conditional batch norm (Generator.conditional_bn).
+CBN_FEATURES = 128
 
 
 def scaled_channels(channels: tuple[int, ...], width: float) -> tuple[int, ...]:
@@ -102,11 +104,18 @@ class Generator(nn.Module):
 
   concat[z; c_hat] -> 512x4x4 -> 256x8x8 -> 128x16x16 -> 64x32x32 -> 3x64x64 (channels times
   ``width``), BN + ReLU between layers, tanh at the end. Needs the 'conditioning' rng.
+
+  ``conditional_bn``: every BN is followed by a per-sample scale and shift computed from the
+  caption (conditional batch norm, de Vries et al. 2017; BigGAN's form): a shared Dense +
+  ReLU of c_hat (:data:`CBN_FEATURES`), then per layer gain = 1 + Dense(.), bias = Dense(.),
+  both zero-initialised, so a fresh G computes what the unconditional-BN one does. The caption
+  then steers every layer instead of only the input vector.
   """
   width: float = 1.0
   conditioning: str = "noise"
   noise_std: float = 0.001
   augmentation_features: int = 128
+  conditional_bn: bool = False
   fast: bool = True
   dtype: Any = jnp.float32
 
@@ -121,12 +130,26 @@ class Generator(nn.Module):
     else:
       raise ValueError(f"unknown conditioning {self.conditioning!r}; use one of {CONDITIONINGS}.")
     channels = scaled_channels(G_CHANNELS, self.width)
+    cond = None
+    if self.conditional_bn:
+      cond = nn.relu(nn.Dense(CBN_FEATURES, dtype=self.dtype, name="cbn_shared")(c_hat))
+
+    def norm(h, name):
+      h = GroupedBatchNorm(dtype=self.dtype, name=name)(h, train)
+      if cond is not None:
+        c = h.shape[-1]
+        zeros = nn.initializers.zeros
+        gain = nn.Dense(c, kernel_init=zeros, dtype=self.dtype, name=f"{name}_gain")(cond)
+        bias = nn.Dense(c, kernel_init=zeros, dtype=self.dtype, name=f"{name}_bias")(cond)
+        h = h * (1.0 + gain[:, None, None, :]) + bias[:, None, None, :]
+      return nn.relu(h)
+
     h = jnp.concatenate([z, c_hat.astype(z.dtype)], axis=-1)
     h = layers.Project4x4(channels[0], self.fast, self.dtype, name="project")(h)
-    h = nn.relu(GroupedBatchNorm(dtype=self.dtype, name="project_bn")(h, train))
+    h = norm(h, "project_bn")
     for i, c in enumerate(channels[1:], start=1):
       h = layers.UpConv(c, self.fast, self.dtype, name=f"up{i}")(h)
-      h = nn.relu(GroupedBatchNorm(dtype=self.dtype, name=f"up{i}_bn")(h, train))
+      h = norm(h, f"up{i}_bn")
     h = layers.UpConv(3, self.fast, self.dtype, name=f"up{len(channels)}")(h)
     return jnp.tanh(h.astype(jnp.float32)), kl
 

@@ -17,6 +17,10 @@ the label. Only real images teach the classifier.
 With ``config.l1_weight > 0`` G also pays Isola et al.'s (pix2pix) reconstruction term,
 w * mean |G(z, right) - real|: the fake is drawn from the real image's own caption, so the real
 image is a target for it (it pulls G towards the caption's images and away from z's variety).
+``config.l1_resolution`` < 64 compares box-averaged images (layout and colour; D judges the
+detail). ``config.l1_samples`` = k > 1: each of the first rows (``config.l1_samples_fraction``
+of the batch) trains on the nearest of k draws of z to its real image, chosen by a pass of G that
+is not differentiated (best-of-k / IMLE-like), so z spreads over the caption's artworks.
 
 The step runs G forward once, updates D on the detached fakes, then back-propagates G's loss
 through the updated D into the saved G forward pass (``jax.vjp``), like the reference DC-GAN.
@@ -45,13 +49,14 @@ BATCH_KEYS = ("image", "embedding", "wrong_embedding")
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 # Config fields that fix the shapes of the saved parameters; a checkpoint must match them.
 ARCHITECTURE_FIELDS = ("embedding_dim", "z_dim", "width", "conditioning", "augmentation_features",
-                       "d_norm", "d_joint", "d_classes", "d_projection")
+                       "d_norm", "d_joint", "d_classes", "d_projection", "g_conditional_bn")
 # Config fields added after checkpoints were first written, with the behaviour they had before
 # they existed; :func:`upgrade_config` fills them into configs restored from older checkpoints.
 LATER_FIELDS = {"d_norm": "batch", "d_joint": False, "keyword_repeats": 1, "d_classes": 0,
                 "class_loss_weight": 1.0, "d_projection": False, "d_learning_rate": -1.0,
                 "l1_weight": 0.0, "loss": "bce", "diff_augment": (), "mode_seeking_weight": 0.0,
-                "l1_samples": 1, "l1_samples_fraction": 0.25}
+                "l1_samples": 1, "l1_samples_fraction": 0.25, "g_conditional_bn": False,
+                "l1_resolution": 64}
 LOSSES = ("bce", "hinge")
 
 
@@ -123,6 +128,9 @@ def check_config(config: ml_collections.ConfigDict) -> None:
   need(0.0 < config.l1_samples_fraction <= 1.0,
        f"config.l1_samples_fraction={config.l1_samples_fraction!r}; use a share of the batch in "
        "(0, 1].")
+  need(int(config.l1_resolution) in (1, 2, 4, 8, 16, 32, 64),
+       f"config.l1_resolution={config.l1_resolution!r}; use a power of 2 from 1 to 64 (64 = "
+       "full resolution).")
   need(config.loss in LOSSES, f"config.loss={config.loss!r}; use one of {LOSSES}.")
   try:
     augment_lib.check_policy(config.diff_augment)
@@ -145,7 +153,8 @@ def make_models(config: ml_collections.ConfigDict
   dtype = DTYPES[config.dtype]
   generator = models.Generator(
       width=config.width, conditioning=config.conditioning, noise_std=config.noise_std,
-      augmentation_features=config.augmentation_features, fast=config.fast_layers, dtype=dtype)
+      augmentation_features=config.augmentation_features,
+      conditional_bn=config.g_conditional_bn, fast=config.fast_layers, dtype=dtype)
   discriminator = models.Discriminator(width=config.width, norm=config.d_norm,
                                        joint=config.d_joint, num_classes=int(config.d_classes),
                                        projection=config.d_projection,
@@ -233,6 +242,15 @@ def _discriminate(discriminator: models.Discriminator, params: Any, batch_stats:
   return _deinterleave(logits, len(pairs)), updates.get("batch_stats", batch_stats), classes
 
 
+def box_downsample(images: jax.Array, size: int) -> jax.Array:
+  """[B, H, W, C] box-averaged to [B, size, size, C] (H a multiple of size); as is if H <= size."""
+  b, h, w, c = images.shape
+  factor = h // size
+  if factor <= 1:
+    return images
+  return images.reshape(b, h // factor, factor, w // factor, factor, c).mean(axis=(2, 4))
+
+
 def _bce(logits: jax.Array, label: float) -> jax.Array:
   return optax.sigmoid_binary_cross_entropy(logits, jnp.full_like(logits, label)).mean()
 
@@ -277,6 +295,26 @@ def train_step(state: GANState, batch: Batch, base_rng: jax.Array,
   z = jax.random.normal(z_rng, (n, config.z_dim))
   z_ms = jax.random.normal(ms_rng, (ms_rows, config.z_dim))
   z_l1 = jax.random.normal(jax.random.fold_in(rng, 1002), (l1_rows * extra_l1, config.z_dim))
+  l1_view = lambda images: box_downsample(images, int(config.l1_resolution))
+  if l1_rows:
+    # Best of l1_samples (IMLE-like): for each of the first rows, the latent vector (its own z or
+    # one of the extra draws) whose picture is nearest its real image, found by a pass of G
+    # that is not differentiated; the row is then trained on that z. Each real image pulls only
+    # the nearest of its caption's samples, so z's samples spread over the caption's artworks
+    # instead of averaging them into one blur.
+    k = extra_l1 + 1
+    candidates = jnp.concatenate(
+        [z[:l1_rows, None], z_l1.reshape(l1_rows, extra_l1, config.z_dim)], axis=1)
+    (pictures, _), _ = state.generator.apply(
+        {"params": jax.lax.stop_gradient(state.g_params), "batch_stats": state.g_batch_stats},
+        candidates.reshape(l1_rows * k, config.z_dim), jnp.repeat(right[:l1_rows], k, axis=0),
+        train=True, rngs={"conditioning": jax.random.fold_in(cond_rng, 3)},
+        mutable=["batch_stats"])
+    pictures = l1_view(pictures)
+    distances = jnp.abs(pictures.reshape((l1_rows, k) + pictures.shape[1:])
+                        - l1_view(real[:l1_rows])[:, None]).mean(axis=(2, 3, 4))
+    nearest = candidates[jnp.arange(l1_rows), distances.argmin(axis=1)]
+    z = z.at[:l1_rows].set(jax.lax.stop_gradient(nearest))
 
   def generate(g_params):
     """G's outputs (fakes, interpolated-caption fakes, KL) with G's batch stats as aux."""
@@ -290,12 +328,6 @@ def train_step(state: GANState, batch: Batch, base_rng: jax.Array,
       (outputs["fake_ms"], _), updates = state.generator.apply(
           {"params": g_params, **updates}, z_ms, right[:ms_rows], train=True,
           rngs={"conditioning": jax.random.fold_in(cond_rng, 2)}, mutable=["batch_stats"])
-    if l1_rows:
-      # More latent vectors for the first rows' captions: the L1 term takes the closest.
-      (outputs["fake_l1"], _), updates = state.generator.apply(
-          {"params": g_params, **updates}, z_l1, jnp.repeat(right[:l1_rows], extra_l1, axis=0),
-          train=True, rngs={"conditioning": jax.random.fold_in(cond_rng, 3)},
-          mutable=["batch_stats"])
     if config.gan_int:
       z_int = jax.random.normal(z_int_rng, (n, config.z_dim))
       (outputs["fake_int"], kl_int), updates = state.generator.apply(
@@ -340,16 +372,11 @@ def train_step(state: GANState, batch: Batch, base_rng: jax.Array,
       aux["g_mode_seeking"] = augment_lib.mode_seeking_loss(
           outputs["fake"][:ms_rows], outputs["fake_ms"], z[:ms_rows], z_ms)
       loss = loss + config.mode_seeking_weight * aux["g_mode_seeking"]
-    if config.l1_weight > 0 and l1_rows:
-      # Best of l1_samples (IMLE-like): each real image pulls only the nearest of its caption's
-      # samples, so z's samples spread over the caption's artworks instead of averaging them.
-      fake_l1 = outputs["fake_l1"].reshape((l1_rows, extra_l1) + real.shape[1:])
-      candidates = jnp.concatenate([outputs["fake"][:l1_rows, None], fake_l1], axis=1)
-      distances = jnp.abs(candidates - real[:l1_rows, None]).mean(axis=(2, 3, 4))
-      aux["g_l1"] = distances.min(axis=1).mean()
+    if config.l1_weight > 0 and l1_rows:  # The first rows' z were chosen for it (above).
+      aux["g_l1"] = jnp.abs(l1_view(outputs["fake"][:l1_rows]) - l1_view(real[:l1_rows])).mean()
       loss = loss + config.l1_weight * aux["g_l1"]
     elif config.l1_weight > 0:
-      aux["g_l1"] = jnp.abs(outputs["fake"] - real).mean()
+      aux["g_l1"] = jnp.abs(l1_view(outputs["fake"]) - l1_view(real)).mean()
       loss = loss + config.l1_weight * aux["g_l1"]
     if classify:
       aux["g_class"] = _class_ce(classes, labels)
