@@ -105,3 +105,12 @@ def test_memorisation_ratio_is_zero_for_copies_and_not_for_new_images():
   assert new["memorisation_ratio"] > 0.5 and new["near_copy_rate"] == 0.0
   with pytest.raises(metrics.MetricsError, match="at least 2"):
     metrics.mean_pairwise_distance(np.zeros((1, 3)))
+
+
+def test_box_downsample_averages_blocks():
+  images = np.arange(2 * 8 * 8 * 3, dtype=np.float32).reshape(2, 8, 8, 3)
+  small = np.asarray(augment.box_downsample(images, 2))
+  assert small.shape == (2, 2, 2, 3)
+  np.testing.assert_allclose(small[1, 0, 1], images[1, :4, 4:].mean(axis=(0, 1)))
+  assert augment.box_downsample(images, 8) is images  # full size: unchanged
+

@@ -259,11 +259,3 @@ def test_hinge_loss_diff_augment_and_mode_seeking_step(compilation_cache_dir):
     with pytest.raises(train.GANConfigError, match=message):
       train.check_config(bad)
 
-
-def test_box_downsample_averages_blocks():
-  images = np.arange(2 * 8 * 8 * 3, dtype=np.float32).reshape(2, 8, 8, 3)
-  small = np.asarray(train.box_downsample(images, 2))
-  assert small.shape == (2, 2, 2, 3)
-  np.testing.assert_allclose(small[1, 0, 1], images[1, :4, 4:].mean(axis=(0, 1)))
-  assert train.box_downsample(images, 8) is images  # full size: unchanged
-

@@ -12,6 +12,8 @@ the reference code does.
 
 Mode seeking (Mao et al. 2019, MSGAN): G pays 1 / (mean |G(z1, c) - G(z2, c)| / mean |z1 - z2|
 + eps) for two latent vectors of the same caption, so it cannot map every z to one picture.
+
+:func:`box_downsample`: block averages, for the L1 term's coarse target and the judge's input.
 """
 
 from __future__ import annotations
@@ -93,3 +95,14 @@ def mode_seeking_loss(images_a: jax.Array, images_b: jax.Array, z_a: jax.Array, 
   """MSGAN's term: 1 / (mean |G(z_a) - G(z_b)| / mean |z_a - z_b| + eps), same captions."""
   ratio = jnp.abs(images_a - images_b).mean() / jnp.abs(z_a - z_b).mean()
   return 1.0 / (ratio + eps)
+
+
+def box_downsample(images: jax.Array, size: int) -> jax.Array:
+  """[B, H, W, C] box-averaged to [B, size, size, C] (H a multiple of size); as is if H <= size.
+  The GAN's L1 term compares images at this size; the judge reads its input through it."""
+  b, h, w, c = images.shape
+  factor = h // size
+  if factor <= 1:
+    return images
+  return images.reshape(b, h // factor, factor, w // factor, factor, c).mean(axis=(2, 4))
+

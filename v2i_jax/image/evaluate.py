@@ -40,6 +40,7 @@ import numpy as np
 import optax
 import scipy.linalg
 
+from v2i_jax.image import augment as augment_lib
 from v2i_jax.image import data as data_lib
 from v2i_jax.image import metrics as metrics_lib
 from v2i_jax.image.data import KEYWORDS
@@ -67,18 +68,10 @@ class JudgeError(ValueError):
 # The model.
 
 
-def _pool2(x: jax.Array, how: str) -> jax.Array:
-  """2x2 pooling as a reshape (its gradient is much cheaper on CPU than reduce_window's)."""
+def _max_pool2(x: jax.Array) -> jax.Array:
+  """2x2 max pooling as a reshape (its gradient is much cheaper on CPU than reduce_window's)."""
   b, h, w, c = x.shape
-  blocks = x.reshape(b, h // 2, 2, w // 2, 2, c)
-  return blocks.max(axis=(2, 4)) if how == "max" else blocks.mean(axis=(2, 4))
-
-
-def downsample(images: jax.Array, size: int) -> jax.Array:
-  """Box-averages [B, H, W, C] down to [B, size, size, C] (H a power-of-2 multiple of size)."""
-  while images.shape[1] > size:
-    images = _pool2(images, "mean")
-  return images
+  return x.reshape(b, h // 2, 2, w // 2, 2, c).max(axis=(2, 4))
 
 
 class JudgeNet(nn.Module):
@@ -93,11 +86,11 @@ class JudgeNet(nn.Module):
 
   @nn.compact
   def __call__(self, images: jax.Array) -> tuple[jax.Array, jax.Array]:
-    x = downsample(images, self.input_size)
+    x = augment_lib.box_downsample(images, self.input_size)
     for width in self.channels:
       # No normalisation layer: GroupNorm tripled the train step's time on this CPU.
       x = nn.relu(nn.Conv(width, (3, 3))(x))
-      x = _pool2(x, "max")
+      x = _max_pool2(x)
     x = x.mean(axis=(1, 2))
     features = nn.relu(nn.Dense(self.features)(x))
     return nn.Dense(self.num_classes)(features), features
@@ -384,7 +377,7 @@ def _train_step(model: JudgeNet, tx: optax.GradientTransformation, config, param
                 images, labels, draws):
   def loss_fn(p):
     # Augmenting at the model's input size is 10x cheaper than at 64x64 and sees the same pixels.
-    small = downsample(_to_unit_range(images), config.input_size)
+    small = augment_lib.box_downsample(_to_unit_range(images), config.input_size)
     logits, _ = model.apply({"params": p}, augment(small, draws))
     targets = optax.smooth_labels(jax.nn.one_hot(labels, logits.shape[-1]),
                                   config.label_smoothing)
@@ -442,7 +435,8 @@ def train_judge(data: JudgeData, config: ml_collections.ConfigDict, show_progres
 
 _apply_augmented = jax.jit(
     lambda model, params, images, draws: model.apply(
-        {"params": params}, augment(downsample(_to_unit_range(images), model.input_size), draws))[0],
+        {"params": params},
+        augment(augment_lib.box_downsample(_to_unit_range(images), model.input_size), draws))[0],
     static_argnums=0)
 
 

@@ -242,15 +242,6 @@ def _discriminate(discriminator: models.Discriminator, params: Any, batch_stats:
   return _deinterleave(logits, len(pairs)), updates.get("batch_stats", batch_stats), classes
 
 
-def box_downsample(images: jax.Array, size: int) -> jax.Array:
-  """[B, H, W, C] box-averaged to [B, size, size, C] (H a multiple of size); as is if H <= size."""
-  b, h, w, c = images.shape
-  factor = h // size
-  if factor <= 1:
-    return images
-  return images.reshape(b, h // factor, factor, w // factor, factor, c).mean(axis=(2, 4))
-
-
 def _bce(logits: jax.Array, label: float) -> jax.Array:
   return optax.sigmoid_binary_cross_entropy(logits, jnp.full_like(logits, label)).mean()
 
@@ -295,7 +286,7 @@ def train_step(state: GANState, batch: Batch, base_rng: jax.Array,
   z = jax.random.normal(z_rng, (n, config.z_dim))
   z_ms = jax.random.normal(ms_rng, (ms_rows, config.z_dim))
   z_l1 = jax.random.normal(jax.random.fold_in(rng, 1002), (l1_rows * extra_l1, config.z_dim))
-  l1_view = lambda images: box_downsample(images, int(config.l1_resolution))
+  l1_view = lambda images: augment_lib.box_downsample(images, int(config.l1_resolution))
   if l1_rows:
     # Best of l1_samples (IMLE-like): for each of the first rows, the latent vector (its own z or
     # one of the extra draws) whose picture is nearest its real image, found by a pass of G
