@@ -185,6 +185,9 @@ def test_checkpoints_from_before_later_fields_still_resume():
   config.d_norm = "spectral"
   with pytest.raises(checkpoint_lib.CheckpointError, match="holds a GAN with architecture"):
     train.check_resumable(saved, config, "old")
+  # The message names the fields that differ, as the overrides that would resume the run.
+  with pytest.raises(checkpoint_lib.CheckpointError, match="to resume it: --config.d_norm='batch'"):
+    train.check_resumable(saved, config, "old")
 
 
 def test_classifier_head_and_l1_term(compilation_cache_dir):

@@ -513,9 +513,14 @@ def check_resumable(saved: Mapping[str, Any], config: ml_collections.ConfigDict,
                              **saved["architecture"]}
   for key in ("embedding_source", "architecture"):
     if saved.get(key) != current[key]:
+      fix = "use a new --workdir or the config that wrote it"
+      if key == "architecture" and isinstance(saved.get(key), dict):
+        differ = [f for f in ARCHITECTURE_FIELDS if saved[key].get(f) != current[key][f]]
+        fix += " (to resume it: " + " ".join(
+            f"--config.{f}={saved[key].get(f)!r}" for f in differ) + ")"
       raise checkpoint_lib.CheckpointError(
           f"{directory} holds a GAN with {key}={saved.get(key)!r} but the config asks for "
-          f"{current[key]!r}; use a new --workdir or the config that wrote it.")
+          f"{current[key]!r}; {fix}.")
 
 
 def batch_keys(config: ml_collections.ConfigDict) -> tuple[str, ...]:
